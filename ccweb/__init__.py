@@ -1,0 +1,46 @@
+"""Casino-Club web application (Flask). ``create_app()`` binds extensions and blueprints;
+nothing connects to PostgreSQL or Redis until a request needs it."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from prometheus_flask_exporter import PrometheusMetrics
+
+from ccweb.config import Settings, get_settings, set_settings
+
+http_metrics = PrometheusMetrics.for_app_factory(group_by="endpoint", default_latency_as_histogram=True)
+
+
+class JSONProvider(DefaultJSONProvider):
+    sort_keys = False
+    compact = True
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from ccweb import db
+    from ccweb.admin.routes import bp as admin_bp
+    from ccweb.auth.routes import bp as auth_bp
+    from ccweb.errors import register_error_handlers
+    from ccweb.http.openapi import bp as openapi_bp
+    from ccweb.logs import configure_logging, init_request_logging
+    from ccweb.metrics import instrument_engine
+    from ccweb.ops.routes import bp as ops_bp
+    from ccweb.wallet.routes import bp as rewards_bp
+
+    settings = settings or get_settings()
+    set_settings(settings)
+    configure_logging(settings)
+
+    app = Flask(__name__)
+    app.json = JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.extensions["cc_settings"] = settings
+
+    instrument_engine(db.init_engine(settings))
+    http_metrics.init_app(app)
+    init_request_logging(app, settings)
+    register_error_handlers(app)
+    for bp in (ops_bp, openapi_bp, auth_bp, rewards_bp, admin_bp):
+        app.register_blueprint(bp)
+    return app

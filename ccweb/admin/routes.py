@@ -1,0 +1,92 @@
+"""Admin API (``/api/admin/*``): every route requires ``is_admin``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, g
+
+from ccweb.admin import audit, service
+from ccweb.admin.schemas import AuditQuery, FlagIn, GoldAdjustIn, InviteCodeIn, UserSearchQuery
+from ccweb.db import in_transaction, unit_of_work
+from ccweb.errors import ValidationFailed
+from ccweb.events import iso
+from ccweb.flags.service import all_flags
+from ccweb.http.auth import auth_required
+from ccweb.http.validation import doc, validate
+from ccweb.idempotency.service import idempotent, request_key
+
+bp = Blueprint("admin", __name__, url_prefix="/api/admin")
+
+FLAG_KEY_RE = re.compile(r"[a-z0-9_.-]{2,64}")
+
+
+@bp.get("/users")
+@doc("Search accounts by site_id or nickname", errors=(403,))
+@auth_required(admin=True)
+@validate(query=UserSearchQuery)
+def users(query: UserSearchQuery) -> Any:
+    with unit_of_work() as s:
+        return service.search_users(s, query.q, query.limit, query.offset)
+
+
+@bp.get("/users/<int:user_id>")
+@doc("Account detail with ledger sum and recent ledger rows", errors=(403, 404))
+@auth_required(admin=True)
+def user_detail(user_id: int) -> Any:
+    with unit_of_work() as s:
+        return service.user_detail(s, user_id)
+
+
+@bp.post("/users/<int:user_id>/gold")
+@doc("Adjust a player's gold through the wallet ledger (audited; X-Idempotency-Key)",
+     errors=(403, 404, 409))
+@auth_required(admin=True)
+@idempotent
+@validate(body=GoldAdjustIn)
+def adjust_gold(user_id: int, body: GoldAdjustIn) -> Any:
+    key = request_key()
+    return in_transaction(
+        lambda s: service.adjust_gold(s, admin_id=g.user_id, user_id=user_id, delta=body.delta,
+                                      reason=body.reason, request_key=key)
+    )
+
+
+@bp.get("/audit")
+@doc("Audit log of admin writes, newest first", errors=(403,))
+@auth_required(admin=True)
+@validate(query=AuditQuery)
+def audit_log(query: AuditQuery) -> Any:
+    with unit_of_work() as s:
+        rows = audit.list_entries(s, query.limit, query.before_id, query.action)
+    return {"items": [{**r, "created_at": iso(r["created_at"])} for r in rows]}
+
+
+@bp.get("/flags")
+@doc("All feature flags", errors=(403,))
+@auth_required(admin=True)
+def list_flags() -> Any:
+    with unit_of_work() as s:
+        return {k: {**v, "updated_at": iso(v["updated_at"])} for k, v in all_flags(s).items()}
+
+
+@bp.put("/flags/<string:key>")
+@doc("Create or update a feature flag (visible to all processes within 1 s)", errors=(403,))
+@auth_required(admin=True)
+@validate(body=FlagIn)
+def put_flag(key: str, body: FlagIn) -> Any:
+    if not FLAG_KEY_RE.fullmatch(key):
+        raise ValidationFailed("bad flag key", details={"field": "key"})
+    with unit_of_work() as s:
+        return service.put_flag(s, admin_id=g.user_id, key=key, fields=body.model_dump())
+
+
+@bp.post("/invite-codes")
+@doc("Create an invite code", status=201, errors=(403, 409))
+@auth_required(admin=True)
+@validate(body=InviteCodeIn)
+def create_invite_code(body: InviteCodeIn) -> Any:
+    with unit_of_work() as s:
+        return service.create_invite_code(s, admin_id=g.user_id, code=body.code,
+                                          max_uses=body.max_uses), 201

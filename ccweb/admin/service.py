@@ -1,0 +1,93 @@
+"""Operator actions. Every write records an audit row in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ccweb import events
+from ccweb.admin import audit
+from ccweb.errors import Duplicate, ValidationFailed
+from ccweb.events import iso
+from ccweb.flags import service as flags
+from ccweb.outbox.writer import emit
+from ccweb.users.models import TIERS
+from ccweb.users.service import get_user, public_user
+from ccweb.wallet import ledger
+
+
+def search_users(session: Session, q: str | None, limit: int, offset: int) -> dict[str, Any]:
+    pattern = f"%{q}%" if q else None
+    where = "WHERE (CAST(:p AS text) IS NULL OR site_id ILIKE :p OR nickname ILIKE :p)"
+    rows = session.execute(
+        text(f"SELECT id, site_id, nickname, is_admin, tier, level, experience_points,"
+             f" gold_balance, created_at FROM users {where} ORDER BY id LIMIT :limit OFFSET :off"),
+        {"p": pattern, "limit": limit, "off": offset},
+    ).mappings()
+    total = session.execute(text(f"SELECT count(*) FROM users {where}"), {"p": pattern}).scalar()
+    return {"items": [public_user(dict(r)) for r in rows], "total": int(total or 0)}
+
+
+def user_detail(session: Session, user_id: int) -> dict[str, Any]:
+    user = public_user(get_user(session, user_id))
+    ledger_sum = session.execute(
+        text("SELECT coalesce(sum(delta_gold), 0) FROM wallet_ledger WHERE user_id = :u"),
+        {"u": user_id},
+    ).scalar()
+    user["ledger_sum"] = int(ledger_sum or 0)
+    user["recent_ledger"] = [
+        {**r, "created_at": iso(r["created_at"])} for r in ledger.history(session, user_id, 10)
+    ]
+    return user
+
+
+def adjust_gold(session: Session, *, admin_id: int, user_id: int, delta: int, reason: str,
+                request_key: str | None) -> dict[str, Any]:
+    """Admin gold change through the ledger. With an idempotency key, a retried request
+    maps to the same ledger key and cannot apply twice."""
+    if delta == 0:
+        raise ValidationFailed("delta must not be zero", details={"field": "delta"})
+    ledger_key = f"admin:{admin_id}:{request_key or uuid.uuid4().hex}"
+    result = ledger.apply(session, user_id=user_id, delta=delta, source_type="admin",
+                          source_id=admin_id, reason=reason, idempotency_key=ledger_key,
+                          meta={"admin_id": admin_id})
+    if not result.replayed:
+        audit.record(session, admin_id, "user.gold_adjust", "user", user_id,
+                     {"delta": delta, "reason": reason, "entry_id": result.entry_id,
+                      "balance_after": result.balance})
+        emit(session, events.ADMIN_ADJUST, user_id,
+             {"admin_id": admin_id, "delta": delta, "reason": reason,
+              "balance_after": result.balance, "entry_id": result.entry_id},
+             dedupe_key=ledger_key)
+    return {"user_id": user_id, "delta": delta, "gold_balance": result.balance,
+            "entry_id": result.entry_id, "reason": reason}
+
+
+def put_flag(session: Session, *, admin_id: int, key: str, fields: dict[str, Any]
+             ) -> dict[str, Any]:
+    bad = [t for t in fields.get("target_tiers") or [] if t not in TIERS]
+    if bad:
+        raise ValidationFailed("unknown tier", details={"target_tiers": bad})
+    row = flags.upsert_flag(session, key, **fields)
+    audit.record(session, admin_id, "flag.put", "flag", key, fields)
+    return {**row, "updated_at": iso(row["updated_at"])}
+
+
+def create_invite_code(session: Session, *, admin_id: int, code: str, max_uses: int | None
+                       ) -> dict[str, Any]:
+    try:
+        with session.begin_nested():
+            row = session.execute(
+                text("INSERT INTO invite_codes (code, max_uses, created_by) VALUES"
+                     " (:c, :m, :a) RETURNING id, code, max_uses, uses, is_active, created_at"),
+                {"c": code, "m": max_uses, "a": admin_id},
+            ).mappings().one()
+    except IntegrityError:
+        raise Duplicate("invite code exists", details={"code": code}) from None
+    audit.record(session, admin_id, "invite_code.create", "invite_code", row["id"],
+                 {"code": code, "max_uses": max_uses})
+    return {**row, "created_at": iso(row["created_at"])}

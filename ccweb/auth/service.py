@@ -1,0 +1,139 @@
+"""Signup, login (with lockout), refresh rotation and logout."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from limits import RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ccweb import events
+from ccweb.auth import tokens
+from ccweb.auth.passwords import hash_password, needs_rehash, verify_password
+from ccweb.config import get_settings
+from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
+from ccweb.flags.service import get_flag
+from ccweb.outbox.writer import emit
+from ccweb.users.service import find_by_site_id, get_user, public_user
+from ccweb.wallet import ledger
+
+_limiter: tuple[str, MovingWindowRateLimiter] | None = None
+
+
+def _login_limiter() -> MovingWindowRateLimiter:
+    """Failed-login counter per site_id: a moving window in Redis (the ``limits`` lib)."""
+    global _limiter
+    s = get_settings()
+    if _limiter is None or _limiter[0] != s.redis_url + s.redis_prefix:
+        storage = RedisStorage(s.redis_url, key_prefix=f"{s.redis_prefix}:limits")
+        _limiter = (s.redis_url + s.redis_prefix, MovingWindowRateLimiter(storage))
+    return _limiter[1]
+
+
+def _login_item() -> RateLimitItemPerSecond:
+    s = get_settings()
+    return RateLimitItemPerSecond(s.login_max_failures, s.login_lock_window_s)
+
+
+def _session_response(session: Session, user: dict[str, Any]) -> dict[str, Any]:
+    pair = tokens.issue_pair(session, user["id"], is_admin=user["is_admin"], tier=user["tier"])
+    return {**pair.as_dict(), "user": public_user(user)}
+
+
+def signup(session: Session, *, site_id: str, nickname: str, password: str,
+           invite_code: str | None) -> dict[str, Any]:
+    """Create the account, grant the signup gold through the ledger, emit auth.signup."""
+    if get_flag(session, "signup.invite_required", True):
+        used = session.execute(
+            text(
+                """
+                UPDATE invite_codes SET uses = uses + 1
+                WHERE code = :code AND is_active AND (max_uses IS NULL OR uses < max_uses)
+                RETURNING id
+                """
+            ),
+            {"code": invite_code or ""},
+        ).one_or_none()
+        if used is None:
+            raise ValidationFailed(
+                "invite code is missing, unknown or used up",
+                details={"fields": [{"field": "invite_code", "message": "invalid invite code",
+                                     "type": "invite_code"}]},
+            )
+    try:
+        with session.begin_nested():
+            user_id = session.execute(
+                text(
+                    """
+                    INSERT INTO users (site_id, nickname, password_hash, invite_code)
+                    VALUES (:site_id, :nickname, :pw, :invite) RETURNING id
+                    """
+                ),
+                {"site_id": site_id, "nickname": nickname, "pw": hash_password(password),
+                 "invite": invite_code},
+            ).scalar_one()
+    except IntegrityError as exc:
+        field = "nickname" if "uq_users_nickname" in str(exc.orig) else "site_id"
+        raise Duplicate(f"{field} already taken", details={"field": field}) from None
+    grant = get_settings().signup_grant_gold
+    if grant > 0:
+        ledger.apply(session, user_id=user_id, delta=grant, source_type="signup",
+                     source_id=user_id, reason="signup bonus", idempotency_key=f"signup:{user_id}")
+    emit(session, events.AUTH_SIGNUP, user_id, {"site_id": site_id, "nickname": nickname,
+                                                "invite_code": invite_code})
+    return _session_response(session, get_user(session, user_id))
+
+
+def login(session: Session, *, site_id: str, password: str, admin_only: bool = False
+          ) -> dict[str, Any]:
+    limiter, item, ident = _login_limiter(), _login_item(), site_id.lower()
+    if not limiter.test(item, ident):
+        reset_at = limiter.get_window_stats(item, ident).reset_time
+        raise LoginLocked(int(reset_at - time.time()) + 1)
+    user = find_by_site_id(session, site_id)
+    ok = verify_password(user["password_hash"] if user else None, password)
+    if not ok or user is None or not user["is_active"]:
+        limiter.hit(item, ident)
+        raise InvalidCredentials()
+    limiter.clear(item, ident)
+    if admin_only and not user["is_admin"]:
+        raise Forbidden("admin account required")
+    if needs_rehash(user["password_hash"]):
+        session.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
+                        {"h": hash_password(password), "id": user["id"]})
+    session.execute(text("UPDATE users SET last_login_at = now() WHERE id = :id"),
+                    {"id": user["id"]})
+    emit(session, events.AUTH_LOGIN, user["id"], {"admin": admin_only})
+    return _session_response(session, user)
+
+
+def refresh(session: Session, refresh_token: str) -> dict[str, Any] | None:
+    """Rotate. Returns None on reuse, after revoking the family in this transaction
+    (the caller commits, then answers 401 TOKEN_REVOKED)."""
+    claims = tokens.decode(refresh_token, "refresh")
+    spent = tokens.spend_refresh_token(session, claims)
+    if spent is None:
+        family = uuid.UUID(hex=claims["fam"])
+        tokens.revoke_family(session, family)
+        tokens.deny_family(family.hex)
+        return None
+    user_id, family_id = spent
+    user = get_user(session, user_id)
+    if not user["is_active"]:
+        raise InvalidCredentials("account disabled")
+    pair = tokens.issue_pair(session, user_id, is_admin=user["is_admin"], tier=user["tier"],
+                             family_id=family_id)
+    return {**pair.as_dict(), "user": public_user(user)}
+
+
+def logout(session: Session, claims: dict[str, Any]) -> None:
+    tokens.deny_access_token(claims)
+    if claims.get("fam"):
+        tokens.revoke_family(session, uuid.UUID(hex=claims["fam"]))
+        tokens.deny_family(claims["fam"])

@@ -1,0 +1,166 @@
+"""JWT access tokens, rotating refresh tokens and the denylist.
+
+* Access tokens (15 min) carry ``jti`` and the refresh family id ``fam``; logout puts
+  the jti on a Redis denylist until the token would expire anyway.
+* Refresh tokens (14 days) are single use. Each is a row in ``refresh_tokens``; using
+  one marks it used and issues the next one in the same family. Presenting a used one
+  means it was stolen (or replayed): the whole family is revoked and the family id is
+  denylisted, which also kills the access tokens issued from it.
+* The denylist check is one Redis MGET (jti and family) per authenticated request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ccweb.config import get_settings
+from ccweb.errors import TokenExpired, TokenRevoked, Unauthorized
+from ccweb.redis_client import get_redis, key
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+def _encode(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, get_settings().jwt_secret, algorithm=ALGORITHM)
+
+
+def issue_pair(session: Session, user_id: int, *, is_admin: bool, tier: str,
+               family_id: uuid.UUID | None = None) -> TokenPair:
+    """New access + refresh token; a new family unless rotating within one."""
+    s = get_settings()
+    now = int(time.time())
+    family_id = family_id or uuid.uuid4()
+    refresh_jti = uuid.uuid4()
+    session.execute(
+        text(
+            "INSERT INTO refresh_tokens (jti, family_id, user_id, expires_at)"
+            " VALUES (:jti, :fam, :uid, :exp)"
+        ),
+        {
+            "jti": refresh_jti,
+            "fam": family_id,
+            "uid": user_id,
+            "exp": datetime.fromtimestamp(now + s.refresh_token_ttl_s, UTC),
+        },
+    )
+    access = _encode(
+        {
+            "sub": str(user_id),
+            "jti": uuid.uuid4().hex,
+            "fam": family_id.hex,
+            "typ": "access",
+            "adm": is_admin,
+            "tier": tier,
+            "iat": now,
+            "exp": now + s.access_token_ttl_s,
+        }
+    )
+    refresh = _encode(
+        {
+            "sub": str(user_id),
+            "jti": refresh_jti.hex,
+            "fam": family_id.hex,
+            "typ": "refresh",
+            "iat": now,
+            "exp": now + s.refresh_token_ttl_s,
+        }
+    )
+    return TokenPair(access, refresh, s.access_token_ttl_s)
+
+
+def decode(token: str, typ: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            get_settings().jwt_secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub", "jti", "typ"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except jwt.PyJWTError:
+        raise Unauthorized("invalid token") from None
+    if claims.get("typ") != typ:
+        raise Unauthorized("wrong token type")
+    return claims
+
+
+def _deny_key(kind: str, ident: str) -> str:
+    return key("deny", kind, ident)
+
+
+def check_not_revoked(claims: dict[str, Any]) -> None:
+    jti_hit, fam_hit = get_redis().mget(
+        _deny_key("jti", claims["jti"]), _deny_key("fam", claims.get("fam", "-"))
+    )
+    if jti_hit or fam_hit:
+        raise TokenRevoked()
+
+
+def deny_access_token(claims: dict[str, Any]) -> None:
+    ttl = max(1, int(claims["exp"]) - int(time.time()))
+    get_redis().set(_deny_key("jti", claims["jti"]), "1", ex=ttl)
+
+
+def deny_family(family_hex: str) -> None:
+    """Kill every access token of the family for as long as one can live."""
+    get_redis().set(_deny_key("fam", family_hex), "1", ex=get_settings().access_token_ttl_s + 5)
+
+
+def revoke_family(session: Session, family_id: uuid.UUID) -> None:
+    session.execute(
+        text(
+            "UPDATE refresh_tokens SET revoked_at = now()"
+            " WHERE family_id = :fam AND revoked_at IS NULL"
+        ),
+        {"fam": family_id},
+    )
+
+
+def spend_refresh_token(session: Session, claims: dict[str, Any]) -> tuple[int, uuid.UUID] | None:
+    """Mark the refresh token used. Returns ``(user_id, family_id)``, or None when the
+    token was already used or revoked (reuse: the caller revokes the family)."""
+    jti = uuid.UUID(hex=claims["jti"])
+    row = session.execute(
+        text(
+            """
+            UPDATE refresh_tokens SET used_at = now()
+            WHERE jti = :jti AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+            RETURNING user_id, family_id
+            """
+        ),
+        {"jti": jti},
+    ).one_or_none()
+    if row is not None:
+        return int(row.user_id), row.family_id
+    known = session.execute(
+        text("SELECT family_id, expires_at FROM refresh_tokens WHERE jti = :jti"), {"jti": jti}
+    ).one_or_none()
+    if known is None:
+        raise Unauthorized("unknown refresh token")
+    if known.expires_at <= datetime.now(UTC) - timedelta(seconds=0):
+        raise TokenExpired()
+    return None

@@ -1,0 +1,151 @@
+"""Domain errors and the one JSON error shape of SPEC §2.
+
+Services raise :class:`DomainError` subclasses; one Flask handler turns any of them
+(and Werkzeug's HTTP errors, and anything unexpected) into
+``{"error": {"code", "message", "details"}}``. A 500 never shows a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status = 400
+    code = "VALIDATION_ERROR"
+    message = "invalid request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(DomainError):
+    status, code, message = 400, "VALIDATION_ERROR", "invalid request"
+
+
+class Unauthorized(DomainError):
+    status, code, message = 401, "UNAUTHORIZED", "authentication required"
+
+
+class InvalidCredentials(Unauthorized):
+    code, message = "INVALID_CREDENTIALS", "wrong site_id or password"
+
+
+class TokenExpired(Unauthorized):
+    code, message = "TOKEN_EXPIRED", "token expired"
+
+
+class TokenRevoked(Unauthorized):
+    code, message = "TOKEN_REVOKED", "token revoked"
+
+
+class Forbidden(DomainError):
+    status, code, message = 403, "FORBIDDEN", "not allowed"
+
+
+class NotFound(DomainError):
+    status, code, message = 404, "NOT_FOUND", "not found"
+
+
+class Conflict(DomainError):
+    status, code, message = 409, "CONFLICT", "state conflict"
+
+
+class Duplicate(Conflict):
+    code, message = "DUPLICATE", "already exists"
+
+
+class InProgress(Conflict):
+    code, message = (
+        "IN_PROGRESS",
+        "a request with this idempotency key is still running",
+    )
+
+
+class InsufficientGold(Conflict):
+    code, message = "INSUFFICIENT_GOLD", "not enough gold"
+
+
+class TooManyRequests(DomainError):
+    status, code, message = 429, "RATE_LIMITED", "too many requests"
+
+    def __init__(
+        self, retry_after_s: int, message: str | None = None, **kw: Any
+    ) -> None:
+        retry_after_s = max(1, int(retry_after_s))
+        kw.setdefault("details", {})["retry_after_s"] = retry_after_s
+        kw.setdefault("headers", {})["Retry-After"] = str(retry_after_s)
+        super().__init__(message, **kw)
+
+
+class LoginLocked(TooManyRequests):
+    code, message = "LOGIN_LOCKED", "too many failed logins; try again later"
+
+
+HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    resp = jsonify(
+        {"error": {"code": code, "message": message, "details": details or {}}}
+    )
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(err: DomainError) -> Response:
+        return error_response(
+            err.status, err.code, err.message, err.details, err.headers
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Response:
+        status = err.code or 500
+        code = HTTP_CODES.get(status, "INTERNAL" if status >= 500 else "BAD_REQUEST")
+        headers = {}
+        if status == 405 and err.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
+        return error_response(status, code, err.description or err.name, None, headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "INTERNAL", "internal error")

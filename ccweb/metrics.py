@@ -1,0 +1,55 @@
+"""Prometheus instruments shared by web and worker.
+
+HTTP request metrics come from prometheus-flask-exporter (bound in the app factory);
+SQL timings come from engine events, so no query has to be instrumented by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+OUTBOX_PUBLISHED = Counter(
+    "cc_outbox_published_total", "Events published to Redis Streams", ["path", "result"]
+)
+OUTBOX_PENDING = Gauge("cc_outbox_pending", "Outbox rows not yet marked published")
+LEDGER_ENTRIES = Counter("cc_ledger_entries_total", "Wallet ledger applications", ["result"])
+WORKER_PROCESSED = Counter("cc_worker_processed_total", "Stream entries handled", ["group"])
+WORKER_FAILURES = Counter("cc_worker_failures_total", "Stream entries that failed", ["group"])
+WORKER_DEAD_LETTERED = Counter(
+    "cc_worker_dead_lettered_total", "Entries moved to the dead-letter stream", ["group"]
+)
+WORKER_RECLAIMED = Counter("cc_worker_reclaimed_total", "Entries reclaimed (XAUTOCLAIM)", ["group"])
+WORKER_LAG = Gauge("cc_worker_lag", "Entries not yet delivered to the group", ["group", "stream"])
+WORKER_PENDING = Gauge("cc_worker_pending", "Entries delivered but not acknowledged", ["group"])
+SQL_SECONDS = Histogram(
+    "cc_sql_seconds",
+    "SQL statement time by verb",
+    ["verb"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+_instrumented: set[int] = set()
+
+
+def instrument_engine(engine: Engine) -> None:
+    """Time every statement on ``engine`` by its leading SQL verb."""
+    if id(engine) in _instrumented:
+        return
+    _instrumented.add(id(engine))
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info.setdefault("cc_t0", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        started = conn.info["cc_t0"].pop()
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
+        SQL_SECONDS.labels(verb=verb if verb.isalpha() else "?").observe(
+            time.perf_counter() - started
+        )

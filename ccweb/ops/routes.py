@@ -1,0 +1,54 @@
+"""Liveness, readiness and the client feature-flag view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+from sqlalchemy import text
+
+from ccweb.config import get_settings
+from ccweb.db import engine, unit_of_work
+from ccweb.flags.service import client_flags
+from ccweb.http.auth import auth_required
+from ccweb.http.validation import doc
+from ccweb.redis_client import get_redis
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/health")
+@doc("Liveness (no dependencies)", tags=("ops",))
+def health() -> Any:
+    return {"status": "ok"}
+
+
+@bp.get("/ready")
+@doc("Readiness: PostgreSQL and Redis required; Kafka and ClickHouse optional", tags=("ops",))
+def ready() -> Any:
+    checks: dict[str, Any] = {}
+    try:
+        with engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["postgres"] = "ok"
+    except Exception as exc:  # report, don't raise: this endpoint describes failures
+        checks["postgres"] = f"error: {type(exc).__name__}"
+    try:
+        get_redis().ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    s = get_settings()
+    checks["kafka"] = "configured" if s.kafka_bootstrap_servers else "disabled"
+    checks["clickhouse"] = "configured" if s.clickhouse_url else "disabled"
+    ok = checks["postgres"] == "ok" and checks["redis"] == "ok"
+    return {"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503
+
+
+@bp.get("/api/flags")
+@doc("Client-visible feature flags that apply to the caller", tags=("flags",))
+@auth_required
+def flags() -> Any:
+    with unit_of_work() as s:
+        tier = s.execute(text("SELECT tier FROM users WHERE id = :u"), {"u": g.user_id}).scalar()
+        return client_flags(s, g.user_id, tier or "STANDARD")

@@ -1,0 +1,83 @@
+"""Write events into the outbox inside the caller's transaction.
+
+``emit()`` inserts the outbox row and schedules the fast-path publish for after the
+commit. If the process dies before publishing, the relay finds the row (its
+``published_at`` is still NULL) and publishes it; if the transaction rolls back, the
+row and the publish vanish together.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from ccweb.config import get_settings
+from ccweb.db import after_commit
+from ccweb.events import make_envelope, partition_of
+
+log = logging.getLogger(__name__)
+
+_INSERT = text(
+    """
+    INSERT INTO outbox (event_id, event_type, user_id, partition, envelope)
+    VALUES (CAST(:event_id AS uuid), :event_type, :user_id, :partition, :envelope)
+    """
+).bindparams(bindparam("envelope", type_=JSONB))
+
+# Set to False to model a process that dies right after commit (tests), or to leave all
+# publishing to the relay.
+FAST_PATH_ENABLED = True
+
+
+def add(session: Session, envelope: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    session.execute(
+        _INSERT,
+        {
+            "event_id": envelope["event_id"],
+            "event_type": envelope["event_type"],
+            "user_id": envelope["user_id"],
+            "partition": partition_of(envelope["user_id"], settings),
+            "envelope": envelope,
+        },
+    )
+    pending = session.info.get("outbox_pending")
+    if pending is None:
+        pending = session.info["outbox_pending"] = []
+        after_commit(session, lambda: _publish_after_commit(pending))
+    pending.append(envelope)
+    return envelope
+
+
+def emit(
+    session: Session,
+    event_type: str,
+    user_id: int | None,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    trace_id: str | None = None,
+    service: str = "ccweb",
+) -> dict[str, Any]:
+    """Build an envelope (SPEC §4) and add it to the outbox of this transaction."""
+    envelope = make_envelope(
+        event_type, user_id, payload, dedupe_key=dedupe_key, trace_id=trace_id, service=service
+    )
+    return add(session, envelope)
+
+
+def _publish_after_commit(envelopes: list[dict[str, Any]]) -> None:
+    if not FAST_PATH_ENABLED or not envelopes:
+        return
+    from ccweb.outbox.publisher import Publisher
+    from ccweb.redis_client import get_redis
+
+    try:
+        Publisher(get_redis()).publish_envelopes(envelopes, path="fast")
+    except Exception:  # the relay will publish it; the request already succeeded
+        log.warning("fast-path publish failed; leaving %d events to the relay", len(envelopes),
+                    exc_info=True)
