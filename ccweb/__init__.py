@@ -9,7 +9,9 @@ from prometheus_flask_exporter import PrometheusMetrics
 
 from ccweb.config import Settings, get_settings, set_settings
 
-http_metrics = PrometheusMetrics.for_app_factory(group_by="endpoint", default_latency_as_histogram=True)
+http_metrics = PrometheusMetrics.for_app_factory(
+    group_by="endpoint", default_latency_as_histogram=True
+)
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -56,9 +56,7 @@ class Settings:
     signup_grant_gold: int = 1000  # CC_SIGNUP_GRANT_GOLD
     access_log: bool = True  # CC_ACCESS_LOG: one JSON line per request
     log_level: str = "INFO"  # CC_LOG_LEVEL
-    publish_dedupe_ttl_s: int = (
-        900  # CC_PUBLISH_DEDUPE_TTL_S: Redis memory of published ids
-    )
+    publish_dedupe_ttl_s: int = 900  # CC_PUBLISH_DEDUPE_TTL_S: Redis memory of published ids
     relay_poll_s: float = 0.2  # CC_RELAY_POLL_S: relay wake-up period
     relay_grace_s: float = 0.5  # CC_RELAY_GRACE_S: leave fresh rows to the fast path
     stream_maxlen: int = 1_000_000  # CC_STREAM_MAXLEN: approximate cap per partition
@@ -94,20 +92,14 @@ class Settings:
             signup_grant_gold=_int("CC_SIGNUP_GRANT_GOLD", cls.signup_grant_gold),
             access_log=_bool("CC_ACCESS_LOG", cls.access_log),
             log_level=_env("CC_LOG_LEVEL", cls.log_level),
-            publish_dedupe_ttl_s=_int(
-                "CC_PUBLISH_DEDUPE_TTL_S", cls.publish_dedupe_ttl_s
-            ),
+            publish_dedupe_ttl_s=_int("CC_PUBLISH_DEDUPE_TTL_S", cls.publish_dedupe_ttl_s),
             relay_poll_s=_float("CC_RELAY_POLL_S", cls.relay_poll_s),
             relay_grace_s=_float("CC_RELAY_GRACE_S", cls.relay_grace_s),
             stream_maxlen=_int("CC_STREAM_MAXLEN", cls.stream_maxlen),
             worker_batch=_int("CC_WORKER_BATCH", cls.worker_batch),
             worker_block_ms=_int("CC_WORKER_BLOCK_MS", cls.worker_block_ms),
-            worker_reclaim_idle_ms=_int(
-                "CC_WORKER_RECLAIM_IDLE_MS", cls.worker_reclaim_idle_ms
-            ),
-            worker_max_deliveries=_int(
-                "CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries
-            ),
+            worker_reclaim_idle_ms=_int("CC_WORKER_RECLAIM_IDLE_MS", cls.worker_reclaim_idle_ms),
+            worker_max_deliveries=_int("CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
         )
         return replace(s, **overrides) if overrides else s

@@ -45,9 +45,9 @@ def init_engine(settings: Settings | None = None) -> Engine:
     """Create the process engine (idempotent per URL). Nothing connects until first use."""
     global _engine, _factory
     settings = settings or get_settings()
-    if _engine is not None and str(
-        _engine.url.render_as_string(hide_password=False)
-    ) == (settings.sqlalchemy_url):
+    if _engine is not None and str(_engine.url.render_as_string(hide_password=False)) == (
+        settings.sqlalchemy_url
+    ):
         return _engine
     if _engine is not None:
         _engine.dispose()
@@ -83,9 +83,7 @@ def _run_after_commit(session: Session) -> None:
     for fn in session.info.pop("after_commit", []):
         try:
             fn()
-        except (
-            Exception
-        ):  # a post-commit effect must never turn a success into an error
+        except Exception:  # a post-commit effect must never turn a success into an error
             log.exception("after-commit hook failed")
 
 

@@ -88,9 +88,7 @@ class InsufficientGold(Conflict):
 class TooManyRequests(DomainError):
     status, code, message = 429, "RATE_LIMITED", "too many requests"
 
-    def __init__(
-        self, retry_after_s: int, message: str | None = None, **kw: Any
-    ) -> None:
+    def __init__(self, retry_after_s: int, message: str | None = None, **kw: Any) -> None:
         retry_after_s = max(1, int(retry_after_s))
         kw.setdefault("details", {})["retry_after_s"] = retry_after_s
         kw.setdefault("headers", {})["Retry-After"] = str(retry_after_s)
@@ -120,9 +118,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    resp = jsonify(
-        {"error": {"code": code, "message": message, "details": details or {}}}
-    )
+    resp = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v
@@ -132,9 +128,7 @@ def error_response(
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError) -> Response:
-        return error_response(
-            err.status, err.code, err.message, err.details, err.headers
-        )
+        return error_response(err.status, err.code, err.message, err.details, err.headers)
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
@@ -147,5 +141,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
-        log.exception("unhandled error")
+        log.exception("unhandled error: %s", type(err).__name__)
         return error_response(500, "INTERNAL", "internal error")

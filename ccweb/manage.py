@@ -33,8 +33,9 @@ def ensure_database(settings: Settings) -> bool:
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                  {"n": name}).first()
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
             if exists:
                 return False
             conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -15,6 +15,7 @@ from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 patch_psycopg()
 
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -31,10 +32,8 @@ log = logging.getLogger("ccweb.server")
 
 class NoDelayHandler(WSGIHandler):
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        try:
+        with contextlib.suppress(OSError):  # not TCP (unix socket): nothing to do
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # not TCP (unix socket): nothing to do
-            pass
         super().__init__(sock, *args, **kwargs)
 
 

@@ -15,6 +15,7 @@ instance started here (apt-get installing binaries if needed) with data under
 
 The env file holds KEY=VALUE lines: `set -a; . .local/services.env; set +a`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,18 @@ class ServiceError(Exception):
     pass
 
 
-def run(cmd: list[str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                       check=False, cwd="/")  # cwd: the postgres user may not be able to enter ours
+def run(
+    cmd: list[str], timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd="/",
+    )  # cwd: the postgres user may not be able to enter ours
     if check and p.returncode != 0:
         raise ServiceError(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout.strip()}")
     return p
@@ -92,12 +102,18 @@ def redact(url: str) -> str:
 
 
 def tail(path: Path, n: int = 25) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else "(no log)"
+    return (
+        "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+        if path.exists()
+        else "(no log)"
+    )
 
 
 def apt_install(pkg: str) -> None:
     if not shutil.which("apt-get"):
-        raise ServiceError(f"{pkg} is not installed and apt-get is unavailable; install it manually")
+        raise ServiceError(
+            f"{pkg} is not installed and apt-get is unavailable; install it manually"
+        )
     if not IS_ROOT:
         raise ServiceError(f"{pkg} is not installed; run as root or: sudo apt-get install -y {pkg}")
     print(f"Installing {pkg} with apt-get ...", flush=True)
@@ -129,11 +145,23 @@ def pg_answers(url: str) -> bool:
     # (a stock Debian server answers on 5432 but wants a password over TCP).
     url = "postgresql://" + url.split("://", 1)[1] if "://" in url else url  # drop +asyncpg etc.
     env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
-    for tool, args in (("psql", ["-X", "-w", "-At", "-c", "select 1", "-d"]), ("pg_isready", ["-t", "5", "-d"])):
+    for tool, args in (
+        ("psql", ["-X", "-w", "-At", "-c", "select 1", "-d"]),
+        ("pg_isready", ["-t", "5", "-d"]),
+    ):
         if shutil.which(tool):
             try:
-                return subprocess.run([tool, *args, url], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, timeout=15, check=False).returncode == 0
+                return (
+                    subprocess.run(
+                        [tool, *args, url],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        timeout=15,
+                        check=False,
+                    ).returncode
+                    == 0
+                )
             except subprocess.TimeoutExpired:
                 return False
     return pg_startup_check(url)
@@ -141,7 +169,11 @@ def pg_answers(url: str) -> bool:
 
 def pg_bin_dir(version: str | None = None) -> Path | None:
     base = Path("/usr/lib/postgresql")
-    dirs = [d for d in base.glob("*/bin") if (d / "pg_ctl").exists() and d.parent.name.replace(".", "").isdigit()]
+    dirs = [
+        d
+        for d in base.glob("*/bin")
+        if (d / "pg_ctl").exists() and d.parent.name.replace(".", "").isdigit()
+    ]
     if version:
         dirs = [d for d in dirs if d.parent.name == version]
     return max(dirs, key=lambda d: [int(x) for x in d.parent.name.split(".")], default=None)
@@ -162,19 +194,37 @@ def start_local_pg(state: State) -> tuple[str, str]:
     prev = state.get("postgres") or {}
     base = Path(prev.get("base") or pg_base_dir())
     data, log = base / "data", base / "server.log"
-    pidlines = (data / "postmaster.pid").read_text().splitlines() if (data / "postmaster.pid").exists() else []
+    pidlines = (
+        (data / "postmaster.pid").read_text().splitlines()
+        if (data / "postmaster.pid").exists()
+        else []
+    )
     version = (data / "PG_VERSION").read_text().strip() if (data / "PG_VERSION").exists() else None
     if len(pidlines) > 3 and version and pg_bin_dir(version):  # left running by an earlier `up`?
         bindir, port = pg_bin_dir(version), int(pidlines[3])  # line 4 of postmaster.pid is the port
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        if run(as_pg([f"{bindir}/pg_ctl", "status", "-D", str(data)]), check=False).returncode == 0 and pg_answers(url):
-            state["postgres"] = {"url": url, "port": port, "base": str(base), "data": str(data), "bin": str(bindir)}
+        if run(
+            as_pg([f"{bindir}/pg_ctl", "status", "-D", str(data)]), check=False
+        ).returncode == 0 and pg_answers(url):
+            state["postgres"] = {
+                "url": url,
+                "port": port,
+                "base": str(base),
+                "data": str(data),
+                "bin": str(bindir),
+            }
             return url, f"reusing project-local instance on port {port}"
     if not pg_bin_dir():
         apt_install("postgresql")
-    if IS_ROOT and run(["id", "postgres"], check=False).returncode != 0:  # the Debian package normally creates it
-        run(["useradd", "--system", "--user-group", "--home-dir", "/var/lib/postgresql", "postgres"])
-    if version and not pg_bin_dir(version):  # cluster of a no longer installed major version: dev data, re-init
+    if (
+        IS_ROOT and run(["id", "postgres"], check=False).returncode != 0
+    ):  # the Debian package normally creates it
+        run(
+            ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/postgresql", "postgres"]
+        )
+    if version and not pg_bin_dir(
+        version
+    ):  # cluster of a no longer installed major version: dev data, re-init
         print(f"PostgreSQL: re-initialising {data} (version {version} is no longer installed)")
         shutil.rmtree(data)
     bindir = pg_bin_dir(version if data.exists() else None)
@@ -185,28 +235,71 @@ def start_local_pg(state: State) -> tuple[str, str]:
         shutil.chown(base, "postgres", "postgres")
     base.chmod(0o700)
     if not (data / "PG_VERSION").exists():
-        run(as_pg([f"{bindir}/initdb", "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-                   "--locale=C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists() else "--locale=C"]), timeout=180)
+        run(
+            as_pg(
+                [
+                    f"{bindir}/initdb",
+                    "-D",
+                    str(data),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists() else "--locale=C",
+                ]
+            ),
+            timeout=180,
+        )
         with open(data / "postgresql.conf", "a") as f:
             f.write("\ninclude_if_exists = 'cc_services.conf'\n")
     port = free_port(prev.get("port", 0), 55432)
     conf = data / "cc_services.conf"
-    conf.write_text(f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{data}'\n")
+    conf.write_text(
+        f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{data}'\n"
+    )
     if IS_ROOT:
         shutil.chown(conf, "postgres", "postgres")
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    state["postgres"] = {"url": url, "port": port, "base": str(base), "data": str(data), "bin": str(bindir)}
+    state["postgres"] = {
+        "url": url,
+        "port": port,
+        "base": str(base),
+        "data": str(data),
+        "bin": str(bindir),
+    }
     save_state(state)  # record before starting so that `down` can always clean up
-    p = run(as_pg([f"{bindir}/pg_ctl", "start", "-w", "-t", str(int(TIMEOUT)), "-D", str(data), "-l", str(log)]),
-            timeout=TIMEOUT + 15, check=False)
+    p = run(
+        as_pg(
+            [
+                f"{bindir}/pg_ctl",
+                "start",
+                "-w",
+                "-t",
+                str(int(TIMEOUT)),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+            ]
+        ),
+        timeout=TIMEOUT + 15,
+        check=False,
+    )
     if p.returncode != 0 or not pg_answers(url):
-        raise ServiceError(f"PostgreSQL did not start on port {port}.\n{p.stdout.strip()}\n--- {log}:\n{tail(log)}")
+        raise ServiceError(
+            f"PostgreSQL did not start on port {port}.\n{p.stdout.strip()}\n--- {log}:\n{tail(log)}"
+        )
     return url, f"started project-local instance on port {port}"
 
 
 def stop_local_pg(info: State) -> None:
     if Path(info["data"], "postmaster.pid").exists():
-        run(as_pg([f"{info['bin']}/pg_ctl", "stop", "-w", "-m", "fast", "-D", info["data"]]), timeout=60, check=False)
+        run(
+            as_pg([f"{info['bin']}/pg_ctl", "stop", "-w", "-m", "fast", "-D", info["data"]]),
+            timeout=60,
+            check=False,
+        )
 
 
 # --------------------------------------------------------------------- Redis
@@ -218,7 +311,11 @@ def redis_answers(url: str) -> bool:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=u.hostname)
         with sock:
             if u.password:
-                auth = [unquote(u.username), unquote(u.password)] if u.username else [unquote(u.password)]
+                auth = (
+                    [unquote(u.username), unquote(u.password)]
+                    if u.username
+                    else [unquote(u.password)]
+                )
                 sock.sendall(("AUTH " + " ".join(auth) + "\r\n").encode())
                 if not sock.recv(256).startswith(b"+OK"):
                     return False
@@ -233,7 +330,11 @@ def redis_pid(info: State) -> tuple[int, int]:
     try:
         pid = int(Path(info["pidfile"]).read_text().strip())
         title = Path(f"/proc/{pid}/cmdline").read_bytes()  # e.g. b"redis-server 127.0.0.1:56379"
-        return (pid, int(title.split(b":")[-1].strip(b"\0 "))) if title.startswith(b"redis-server") else (0, 0)
+        return (
+            (pid, int(title.split(b":")[-1].strip(b"\0 ")))
+            if title.startswith(b"redis-server")
+            else (0, 0)
+        )
     except (OSError, ValueError):
         return 0, 0
 
@@ -254,14 +355,37 @@ def start_local_redis(state: State) -> tuple[str, str]:
     state["redis"] = {"url": url, "port": port, "pidfile": str(pidfile), "log": str(log)}
     save_state(state)
     pidfile.unlink(missing_ok=True)
-    p = run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(rdir), "--save", "",
-             "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(pidfile), "--logfile", str(log)],
-            check=False)
+    p = run(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(rdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--logfile",
+            str(log),
+        ],
+        check=False,
+    )
     deadline = time.time() + TIMEOUT
-    while p.returncode == 0 and not redis_answers(url) and time.time() < deadline:  # daemonizes before listening
+    while (
+        p.returncode == 0 and not redis_answers(url) and time.time() < deadline
+    ):  # daemonizes before listening
         time.sleep(0.2)
     if p.returncode != 0 or not redis_answers(url):
-        raise ServiceError(f"Redis did not start on port {port}.\n{p.stdout.strip()}\n--- {log}:\n{tail(log)}")
+        raise ServiceError(
+            f"Redis did not start on port {port}.\n{p.stdout.strip()}\n--- {log}:\n{tail(log)}"
+        )
     return url, f"started project-local instance on port {port}"
 
 
@@ -276,8 +400,15 @@ def stop_local_redis(info: State) -> None:
 
 
 # ------------------------------------------------------------------ commands
-def ensure(name: str, env_var: str, default: str, answers: Callable[[str], bool],
-           start_local: Callable[[State], tuple[str, str]], force_local: bool, state: State) -> str:
+def ensure(
+    name: str,
+    env_var: str,
+    default: str,
+    answers: Callable[[str], bool],
+    start_local: Callable[[State], tuple[str, str]],
+    force_local: bool,
+    state: State,
+) -> str:
     given = os.environ.get(env_var)
     if not force_local:
         if given and answers(given):
@@ -297,7 +428,9 @@ def cmd_up(args: argparse.Namespace) -> None:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     state = load_state()
     db = ensure("PostgreSQL", "DATABASE_URL", DEFAULT_PG, pg_answers, start_local_pg, force, state)
-    redis = ensure("Redis", "REDIS_URL", DEFAULT_REDIS, redis_answers, start_local_redis, force, state)
+    redis = ensure(
+        "Redis", "REDIS_URL", DEFAULT_REDIS, redis_answers, start_local_redis, force, state
+    )
     if state:
         save_state(state)
     env_file = ROOT / args.env_file  # an absolute --env-file replaces ROOT (pathlib semantics)
@@ -308,7 +441,10 @@ def cmd_up(args: argparse.Namespace) -> None:
 
 def cmd_down(args: argparse.Namespace) -> None:
     state = load_state()
-    for key, name, stop in (("postgres", "PostgreSQL", stop_local_pg), ("redis", "Redis", stop_local_redis)):
+    for key, name, stop in (
+        ("postgres", "PostgreSQL", stop_local_pg),
+        ("redis", "Redis", stop_local_redis),
+    ):
         if key in state:
             stop(state[key])
             print(f"{name}: stopped project-local instance on port {state.pop(key)['port']}")
@@ -319,13 +455,16 @@ def cmd_status(args: argparse.Namespace) -> None:
     state, env_file = load_state(), ROOT / args.env_file
     lines = env_file.read_text().splitlines() if env_file.exists() else []
     env = dict(line.split("=", 1) for line in lines if "=" in line)
-    for key, name, var, answers in (("postgres", "PostgreSQL", "DATABASE_URL", pg_answers),
-                                    ("redis", "Redis", "REDIS_URL", redis_answers)):
+    for key, name, var, answers in (
+        ("postgres", "PostgreSQL", "DATABASE_URL", pg_answers),
+        ("redis", "Redis", "REDIS_URL", redis_answers),
+    ):
         if key in state:
             url = state[key]["url"]
             print(f"{name}: project-local instance {url}: {'up' if answers(url) else 'DOWN'}")
         if env.get(var) and env[var] != state.get(key, {}).get("url"):
-            print(f"{name}: {env_file.name} has {var}={redact(env[var])}: {'up' if answers(env[var]) else 'DOWN'}")
+            state_word = "up" if answers(env[var]) else "DOWN"
+            print(f"{name}: {env_file.name} has {var}={redact(env[var])}: {state_word}")
         elif key not in state:
             print(f"{name}: nothing configured (run `up`)")
 
@@ -337,7 +476,9 @@ def main() -> int:
         sp = sub.add_parser(name)
         sp.add_argument("--env-file", default=str(DEFAULT_ENV.relative_to(ROOT)))
         if name == "up":
-            sp.add_argument("--local", action="store_true", help="always use project-local instances")
+            sp.add_argument(
+                "--local", action="store_true", help="always use project-local instances"
+            )
     args = ap.parse_args()
     try:
         {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.cmd](args)

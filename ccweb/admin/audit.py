@@ -17,22 +17,35 @@ _INSERT = text(
 ).bindparams(bindparam("payload", type_=JSONB))
 
 
-def record(session: Session, admin_id: int, action: str, target_type: str,
-           target_id: object, payload: dict[str, Any] | None = None) -> None:
+def record(
+    session: Session,
+    admin_id: int,
+    action: str,
+    target_type: str,
+    target_id: object,
+    payload: dict[str, Any] | None = None,
+) -> None:
     ip = rid = None
     if has_request_context():
         ip = request.headers.get("X-Forwarded-For", request.remote_addr)
         rid = g.get("request_id")
     session.execute(
         _INSERT,
-        {"admin_id": admin_id, "action": action, "target_type": target_type,
-         "target_id": None if target_id is None else str(target_id), "payload": payload,
-         "ip": ip, "rid": rid},
+        {
+            "admin_id": admin_id,
+            "action": action,
+            "target_type": target_type,
+            "target_id": None if target_id is None else str(target_id),
+            "payload": payload,
+            "ip": ip,
+            "rid": rid,
+        },
     )
 
 
-def list_entries(session: Session, limit: int, before_id: int | None,
-                 action: str | None) -> list[dict[str, Any]]:
+def list_entries(
+    session: Session, limit: int, before_id: int | None, action: str | None
+) -> list[dict[str, Any]]:
     rows = session.execute(
         text(
             """

@@ -40,16 +40,24 @@ def user_detail(user_id: int) -> Any:
 
 
 @bp.post("/users/<int:user_id>/gold")
-@doc("Adjust a player's gold through the wallet ledger (audited; X-Idempotency-Key)",
-     errors=(403, 404, 409))
+@doc(
+    "Adjust a player's gold through the wallet ledger (audited; X-Idempotency-Key)",
+    errors=(403, 404, 409),
+)
 @auth_required(admin=True)
 @idempotent
 @validate(body=GoldAdjustIn)
 def adjust_gold(user_id: int, body: GoldAdjustIn) -> Any:
     key = request_key()
     return in_transaction(
-        lambda s: service.adjust_gold(s, admin_id=g.user_id, user_id=user_id, delta=body.delta,
-                                      reason=body.reason, request_key=key)
+        lambda s: service.adjust_gold(
+            s,
+            admin_id=g.user_id,
+            user_id=user_id,
+            delta=body.delta,
+            reason=body.reason,
+            request_key=key,
+        )
     )
 
 
@@ -88,5 +96,6 @@ def put_flag(key: str, body: FlagIn) -> Any:
 @validate(body=InviteCodeIn)
 def create_invite_code(body: InviteCodeIn) -> Any:
     with unit_of_work() as s:
-        return service.create_invite_code(s, admin_id=g.user_id, code=body.code,
-                                          max_uses=body.max_uses), 201
+        return service.create_invite_code(
+            s, admin_id=g.user_id, code=body.code, max_uses=body.max_uses
+        ), 201

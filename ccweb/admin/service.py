@@ -24,8 +24,10 @@ def search_users(session: Session, q: str | None, limit: int, offset: int) -> di
     pattern = f"%{q}%" if q else None
     where = "WHERE (CAST(:p AS text) IS NULL OR site_id ILIKE :p OR nickname ILIKE :p)"
     rows = session.execute(
-        text(f"SELECT id, site_id, nickname, is_admin, tier, level, experience_points,"
-             f" gold_balance, created_at FROM users {where} ORDER BY id LIMIT :limit OFFSET :off"),
+        text(
+            f"SELECT id, site_id, nickname, is_admin, tier, level, experience_points,"
+            f" gold_balance, created_at FROM users {where} ORDER BY id LIMIT :limit OFFSET :off"
+        ),
         {"p": pattern, "limit": limit, "off": offset},
     ).mappings()
     total = session.execute(text(f"SELECT count(*) FROM users {where}"), {"p": pattern}).scalar()
@@ -45,30 +47,69 @@ def user_detail(session: Session, user_id: int) -> dict[str, Any]:
     return user
 
 
-def adjust_gold(session: Session, *, admin_id: int, user_id: int, delta: int, reason: str,
-                request_key: str | None) -> dict[str, Any]:
+def adjust_gold(
+    session: Session,
+    *,
+    admin_id: int,
+    user_id: int,
+    delta: int,
+    reason: str,
+    request_key: str | None,
+) -> dict[str, Any]:
     """Admin gold change through the ledger. With an idempotency key, a retried request
     maps to the same ledger key and cannot apply twice."""
     if delta == 0:
         raise ValidationFailed("delta must not be zero", details={"field": "delta"})
     ledger_key = f"admin:{admin_id}:{request_key or uuid.uuid4().hex}"
-    result = ledger.apply(session, user_id=user_id, delta=delta, source_type="admin",
-                          source_id=admin_id, reason=reason, idempotency_key=ledger_key,
-                          meta={"admin_id": admin_id})
+    result = ledger.apply(
+        session,
+        user_id=user_id,
+        delta=delta,
+        source_type="admin",
+        source_id=admin_id,
+        reason=reason,
+        idempotency_key=ledger_key,
+        meta={"admin_id": admin_id},
+    )
     if not result.replayed:
-        audit.record(session, admin_id, "user.gold_adjust", "user", user_id,
-                     {"delta": delta, "reason": reason, "entry_id": result.entry_id,
-                      "balance_after": result.balance})
-        emit(session, events.ADMIN_ADJUST, user_id,
-             {"admin_id": admin_id, "delta": delta, "reason": reason,
-              "balance_after": result.balance, "entry_id": result.entry_id},
-             dedupe_key=ledger_key)
-    return {"user_id": user_id, "delta": delta, "gold_balance": result.balance,
-            "entry_id": result.entry_id, "reason": reason}
+        audit.record(
+            session,
+            admin_id,
+            "user.gold_adjust",
+            "user",
+            user_id,
+            {
+                "delta": delta,
+                "reason": reason,
+                "entry_id": result.entry_id,
+                "balance_after": result.balance,
+            },
+        )
+        emit(
+            session,
+            events.ADMIN_ADJUST,
+            user_id,
+            {
+                "admin_id": admin_id,
+                "delta": delta,
+                "reason": reason,
+                "balance_after": result.balance,
+                "entry_id": result.entry_id,
+            },
+            dedupe_key=ledger_key,
+        )
+    return {
+        "user_id": user_id,
+        "delta": delta,
+        "gold_balance": result.balance,
+        "entry_id": result.entry_id,
+        "reason": reason,
+    }
 
 
-def put_flag(session: Session, *, admin_id: int, key: str, fields: dict[str, Any]
-             ) -> dict[str, Any]:
+def put_flag(
+    session: Session, *, admin_id: int, key: str, fields: dict[str, Any]
+) -> dict[str, Any]:
     bad = [t for t in fields.get("target_tiers") or [] if t not in TIERS]
     if bad:
         raise ValidationFailed("unknown tier", details={"target_tiers": bad})
@@ -77,17 +118,30 @@ def put_flag(session: Session, *, admin_id: int, key: str, fields: dict[str, Any
     return {**row, "updated_at": iso(row["updated_at"])}
 
 
-def create_invite_code(session: Session, *, admin_id: int, code: str, max_uses: int | None
-                       ) -> dict[str, Any]:
+def create_invite_code(
+    session: Session, *, admin_id: int, code: str, max_uses: int | None
+) -> dict[str, Any]:
     try:
         with session.begin_nested():
-            row = session.execute(
-                text("INSERT INTO invite_codes (code, max_uses, created_by) VALUES"
-                     " (:c, :m, :a) RETURNING id, code, max_uses, uses, is_active, created_at"),
-                {"c": code, "m": max_uses, "a": admin_id},
-            ).mappings().one()
+            row = (
+                session.execute(
+                    text(
+                        "INSERT INTO invite_codes (code, max_uses, created_by) VALUES"
+                        " (:c, :m, :a) RETURNING id, code, max_uses, uses, is_active, created_at"
+                    ),
+                    {"c": code, "m": max_uses, "a": admin_id},
+                )
+                .mappings()
+                .one()
+            )
     except IntegrityError:
         raise Duplicate("invite code exists", details={"code": code}) from None
-    audit.record(session, admin_id, "invite_code.create", "invite_code", row["id"],
-                 {"code": code, "max_uses": max_uses})
+    audit.record(
+        session,
+        admin_id,
+        "invite_code.create",
+        "invite_code",
+        row["id"],
+        {"code": code, "max_uses": max_uses},
+    )
     return {**row, "created_at": iso(row["created_at"])}

@@ -18,8 +18,12 @@ bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
 @bp.post("/signup")
-@doc("Create an account (invite code required while signup.invite_required is on)",
-     response=TokenOut, status=201, errors=(409,))
+@doc(
+    "Create an account (invite code required while signup.invite_required is on)",
+    response=TokenOut,
+    status=201,
+    errors=(409,),
+)
 @validate(body=SignupIn)
 def signup(body: SignupIn) -> Any:
     result = in_transaction(lambda s: service.signup(s, **body.model_dump()))
@@ -27,8 +31,11 @@ def signup(body: SignupIn) -> Any:
 
 
 @bp.post("/login")
-@doc("Log in; 5 failures in 10 minutes lock the account (429 LOGIN_LOCKED)",
-     response=TokenOut, errors=(401, 429))
+@doc(
+    "Log in; 5 failures in 10 minutes lock the account (429 LOGIN_LOCKED)",
+    response=TokenOut,
+    errors=(401, 429),
+)
 @validate(body=LoginIn)
 def login(body: LoginIn) -> Any:
     with unit_of_work() as s:
@@ -44,8 +51,11 @@ def admin_login(body: LoginIn) -> Any:
 
 
 @bp.post("/refresh")
-@doc("Rotate a refresh token; reusing a spent one revokes its family", response=TokenOut,
-     errors=(401,))
+@doc(
+    "Rotate a refresh token; reusing a spent one revokes its family",
+    response=TokenOut,
+    errors=(401,),
+)
 @validate(body=RefreshIn)
 def refresh(body: RefreshIn) -> Any:
     with unit_of_work() as s:

@@ -46,8 +46,9 @@ def _session_response(session: Session, user: dict[str, Any]) -> dict[str, Any]:
     return {**pair.as_dict(), "user": public_user(user)}
 
 
-def signup(session: Session, *, site_id: str, nickname: str, password: str,
-           invite_code: str | None) -> dict[str, Any]:
+def signup(
+    session: Session, *, site_id: str, nickname: str, password: str, invite_code: str | None
+) -> dict[str, Any]:
     """Create the account, grant the signup gold through the ledger, emit auth.signup."""
     if get_flag(session, "signup.invite_required", True):
         used = session.execute(
@@ -63,8 +64,15 @@ def signup(session: Session, *, site_id: str, nickname: str, password: str,
         if used is None:
             raise ValidationFailed(
                 "invite code is missing, unknown or used up",
-                details={"fields": [{"field": "invite_code", "message": "invalid invite code",
-                                     "type": "invite_code"}]},
+                details={
+                    "fields": [
+                        {
+                            "field": "invite_code",
+                            "message": "invalid invite code",
+                            "type": "invite_code",
+                        }
+                    ]
+                },
             )
     try:
         with session.begin_nested():
@@ -75,23 +83,39 @@ def signup(session: Session, *, site_id: str, nickname: str, password: str,
                     VALUES (:site_id, :nickname, :pw, :invite) RETURNING id
                     """
                 ),
-                {"site_id": site_id, "nickname": nickname, "pw": hash_password(password),
-                 "invite": invite_code},
+                {
+                    "site_id": site_id,
+                    "nickname": nickname,
+                    "pw": hash_password(password),
+                    "invite": invite_code,
+                },
             ).scalar_one()
     except IntegrityError as exc:
         field = "nickname" if "uq_users_nickname" in str(exc.orig) else "site_id"
         raise Duplicate(f"{field} already taken", details={"field": field}) from None
     grant = get_settings().signup_grant_gold
     if grant > 0:
-        ledger.apply(session, user_id=user_id, delta=grant, source_type="signup",
-                     source_id=user_id, reason="signup bonus", idempotency_key=f"signup:{user_id}")
-    emit(session, events.AUTH_SIGNUP, user_id, {"site_id": site_id, "nickname": nickname,
-                                                "invite_code": invite_code})
+        ledger.apply(
+            session,
+            user_id=user_id,
+            delta=grant,
+            source_type="signup",
+            source_id=user_id,
+            reason="signup bonus",
+            idempotency_key=f"signup:{user_id}",
+        )
+    emit(
+        session,
+        events.AUTH_SIGNUP,
+        user_id,
+        {"site_id": site_id, "nickname": nickname, "invite_code": invite_code},
+    )
     return _session_response(session, get_user(session, user_id))
 
 
-def login(session: Session, *, site_id: str, password: str, admin_only: bool = False
-          ) -> dict[str, Any]:
+def login(
+    session: Session, *, site_id: str, password: str, admin_only: bool = False
+) -> dict[str, Any]:
     limiter, item, ident = _login_limiter(), _login_item(), site_id.lower()
     if not limiter.test(item, ident):
         reset_at = limiter.get_window_stats(item, ident).reset_time
@@ -105,10 +129,13 @@ def login(session: Session, *, site_id: str, password: str, admin_only: bool = F
     if admin_only and not user["is_admin"]:
         raise Forbidden("admin account required")
     if needs_rehash(user["password_hash"]):
-        session.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
-                        {"h": hash_password(password), "id": user["id"]})
-    session.execute(text("UPDATE users SET last_login_at = now() WHERE id = :id"),
-                    {"id": user["id"]})
+        session.execute(
+            text("UPDATE users SET password_hash = :h WHERE id = :id"),
+            {"h": hash_password(password), "id": user["id"]},
+        )
+    session.execute(
+        text("UPDATE users SET last_login_at = now() WHERE id = :id"), {"id": user["id"]}
+    )
     emit(session, events.AUTH_LOGIN, user["id"], {"admin": admin_only})
     return _session_response(session, user)
 
@@ -127,8 +154,9 @@ def refresh(session: Session, refresh_token: str) -> dict[str, Any] | None:
     user = get_user(session, user_id)
     if not user["is_active"]:
         raise InvalidCredentials("account disabled")
-    pair = tokens.issue_pair(session, user_id, is_admin=user["is_admin"], tier=user["tier"],
-                             family_id=family_id)
+    pair = tokens.issue_pair(
+        session, user_id, is_admin=user["is_admin"], tier=user["tier"], family_id=family_id
+    )
     return {**pair.as_dict(), "user": public_user(user)}
 
 

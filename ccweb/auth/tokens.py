@@ -47,8 +47,9 @@ def _encode(claims: dict[str, Any]) -> str:
     return jwt.encode(claims, get_settings().jwt_secret, algorithm=ALGORITHM)
 
 
-def issue_pair(session: Session, user_id: int, *, is_admin: bool, tier: str,
-               family_id: uuid.UUID | None = None) -> TokenPair:
+def issue_pair(
+    session: Session, user_id: int, *, is_admin: bool, tier: str, family_id: uuid.UUID | None = None
+) -> TokenPair:
     """New access + refresh token; a new family unless rotating within one."""
     s = get_settings()
     now = int(time.time())

@@ -17,14 +17,8 @@ class FeatureFlag(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSONB)
-    client_visible: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default="false"
-    )
+    client_visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     description: Mapped[str | None] = mapped_column(String(255))
-    rollout_percent: Mapped[int] = mapped_column(
-        Integer, default=100, server_default="100"
-    )
+    rollout_percent: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
     target_tiers: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

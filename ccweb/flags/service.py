@@ -88,9 +88,7 @@ def upsert_flag(session: Session, key: str, **fields: Any) -> dict[str, Any]:
         RETURNING key, value, client_visible, description, rollout_percent, target_tiers,
                   updated_at
         """
-    ).bindparams(
-        bindparam("value", type_=JSONB), bindparam("target_tiers", type_=ARRAY(String()))
-    )
+    ).bindparams(bindparam("value", type_=JSONB), bindparam("target_tiers", type_=ARRAY(String())))
     row = session.execute(stmt, {"key": key, **fields}).mappings().one()
     invalidate_cache()
     return dict(row)

@@ -71,9 +71,14 @@ def build_document(app: Flask) -> dict[str, Any]:
                 "responses": {},
             }
             params = [
-                {"name": arg, "in": "path", "required": True, "schema": {"type": "integer"}
-                 if rule._converters.get(arg).__class__.__name__ == "IntegerConverter"
-                 else {"type": "string"}}
+                {
+                    "name": arg,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"}
+                    if rule._converters.get(arg).__class__.__name__ == "IntegerConverter"
+                    else {"type": "string"},
+                }
                 for arg in rule.arguments
             ]
             if "query" in meta:
@@ -83,11 +88,15 @@ def build_document(app: Flask) -> dict[str, Any]:
             if "body" in meta:
                 op["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": _schema_ref(meta["body"], components)}},
+                    "content": {
+                        "application/json": {"schema": _schema_ref(meta["body"], components)}
+                    },
                 }
             ok: dict[str, Any] = {"description": "OK"}
             if "response" in meta:
-                ok["content"] = {"application/json": {"schema": _schema_ref(meta["response"], components)}}
+                ok["content"] = {
+                    "application/json": {"schema": _schema_ref(meta["response"], components)}
+                }
             op["responses"][str(meta.get("status", 200))] = ok
             errors = set(meta.get("errors", ()))
             if "body" in meta or "query" in meta:
@@ -98,7 +107,9 @@ def build_document(app: Flask) -> dict[str, Any]:
             for status in sorted(errors):
                 op["responses"][str(status)] = {
                     "description": _STATUS_TEXT.get(status, "Error"),
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
                 }
             paths.setdefault(path, {})[method.lower()] = op
     return {
@@ -107,7 +118,9 @@ def build_document(app: Flask) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
     }
 

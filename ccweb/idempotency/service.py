@@ -95,14 +95,20 @@ def idempotent(fn: F) -> F:
         with unit_of_work() as s:
             claimed = s.execute(
                 _CLAIM,
-                {"uid": uid, "key": key, "endpoint": endpoint, "hash": fingerprint,
-                 "stale": STALE_AFTER_S},
+                {
+                    "uid": uid,
+                    "key": key,
+                    "endpoint": endpoint,
+                    "hash": fingerprint,
+                    "stale": STALE_AFTER_S,
+                },
             ).first()
             existing = None if claimed else s.execute(_EXISTING, {"uid": uid, "key": key}).one()
         if existing is not None:
             if existing.request_hash != fingerprint:
-                raise Duplicate("idempotency key already used for a different request",
-                                details={"key": key})
+                raise Duplicate(
+                    "idempotency key already used for a different request", details={"key": key}
+                )
             if existing.status_code is None:
                 raise InProgress(details={"key": key})
             return _replay(existing.status_code, existing.response)
@@ -114,8 +120,15 @@ def idempotent(fn: F) -> F:
             raise
         with unit_of_work() as s:
             if 200 <= resp.status_code < 300 and resp.is_json:
-                s.execute(_STORE, {"uid": uid, "key": key, "status": resp.status_code,
-                                   "response": resp.get_json()})
+                s.execute(
+                    _STORE,
+                    {
+                        "uid": uid,
+                        "key": key,
+                        "status": resp.status_code,
+                        "response": resp.get_json(),
+                    },
+                )
             else:
                 s.execute(_RELEASE, {"uid": uid, "key": key})
         return resp
@@ -124,5 +137,3 @@ def idempotent(fn: F) -> F:
     meta["idempotent"] = True
     wrapper.__openapi__ = meta  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
-
-

@@ -16,9 +16,7 @@ from ccweb.db import Base
 class OutboxEvent(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index(
-            "ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")
-        ),
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -27,7 +25,5 @@ class OutboxEvent(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     partition: Mapped[int] = mapped_column(SmallInteger)
     envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

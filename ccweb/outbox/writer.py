@@ -79,5 +79,8 @@ def _publish_after_commit(envelopes: list[dict[str, Any]]) -> None:
     try:
         Publisher(get_redis()).publish_envelopes(envelopes, path="fast")
     except Exception:  # the relay will publish it; the request already succeeded
-        log.warning("fast-path publish failed; leaving %d events to the relay", len(envelopes),
-                    exc_info=True)
+        log.warning(
+            "fast-path publish failed; leaving %d events to the relay",
+            len(envelopes),
+            exc_info=True,
+        )

@@ -32,25 +32,13 @@ class User(Base):
     site_id: Mapped[str] = mapped_column(String(32), unique=True)
     nickname: Mapped[str] = mapped_column(String(20), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    is_admin: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default="false"
-    )
-    is_active: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default="true"
-    )
-    tier: Mapped[str] = mapped_column(
-        String(16), default="STANDARD", server_default="STANDARD"
-    )
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    tier: Mapped[str] = mapped_column(String(16), default="STANDARD", server_default="STANDARD")
     level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    experience_points: Mapped[int] = mapped_column(
-        BigInteger, default=0, server_default="0"
-    )
+    experience_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     gold_balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     invite_code: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

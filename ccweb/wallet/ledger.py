@@ -103,13 +103,9 @@ def apply(
             raise RetryTransaction(idempotency_key) from exc
         raise
     if row.new_id is not None:
-        return LedgerResult(
-            entry_id=row.new_id, balance=row.new_balance, replayed=False
-        )
+        return LedgerResult(entry_id=row.new_id, balance=row.new_balance, replayed=False)
     if row.prior_id is not None:
-        return LedgerResult(
-            entry_id=row.prior_id, balance=row.prior_balance, replayed=True
-        )
+        return LedgerResult(entry_id=row.prior_id, balance=row.prior_balance, replayed=True)
     if row.balance_before is None:
         raise NotFound("user not found", details={"user_id": user_id})
     raise InsufficientGold(

@@ -40,5 +40,7 @@ def ledger_row_out(r: dict[str, Any]) -> dict[str, Any]:
 def history(query: HistoryQuery) -> Any:
     with unit_of_work() as s:
         rows = ledger.history(s, g.user_id, query.limit, query.before_id)
-    return {"items": [ledger_row_out(r) for r in rows],
-            "next_before_id": rows[-1]["id"] if len(rows) == query.limit else None}
+    return {
+        "items": [ledger_row_out(r) for r in rows],
+        "next_before_id": rows[-1]["id"] if len(rows) == query.limit else None,
+    }

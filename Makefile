@@ -1,0 +1,48 @@
+# Casino-Club — the front door. `make run` starts everything; `make test` runs the suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+LINT_PATHS := ccweb worker realtime tests scripts bench loadtests migrations/env.py
+
+.PHONY: run test lint fmt migrate seed services services-down bench venv clean
+
+$(STAMP): requirements.txt
+	@scripts/bootstrap.sh "$(PY)" "$(VENV)"
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	@scripts/run.sh
+
+test: venv
+	@scripts/test.sh
+
+lint: venv
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+fmt: venv
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+services:
+	@$(PY) scripts/services.py up
+
+services-down:
+	@$(PY) scripts/services.py down
+
+migrate: venv services
+	@scripts/with-services.sh $(BIN)/python -m ccweb.manage migrate
+
+seed: venv services
+	@scripts/with-services.sh $(BIN)/python -m ccweb.manage seed
+
+bench: venv
+	@scripts/with-services.sh $(BIN)/python bench/auth_me.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: lint + types, then the whole suite against real PostgreSQL and Redis.
+# The suite creates its own database and Redis DB per run (tests/conftest.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 scripts/services.py up
+set -a
+# shellcheck disable=SC1091
+. .local/services.env
+set +a
+LINT_PATHS=(ccweb worker realtime tests scripts bench loadtests migrations/env.py)
+echo "== ruff"
+.venv/bin/ruff check "${LINT_PATHS[@]}"
+.venv/bin/ruff format --check "${LINT_PATHS[@]}"
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "test: pytest collected no tests — that is a failure" >&2
+fi
+exit "$rc"

@@ -1,0 +1,142 @@
+"""Shared fixtures: a real PostgreSQL database and a real Redis DB for this test run.
+
+Each run creates its own database ``cc_test_<random>`` (migrated to head with Alembic)
+and takes a Redis DB index nobody else holds (a lock key in DB 0) plus its own key
+prefix, so concurrent runs never see each other's data. Between tests every table is
+truncated and the Redis DB flushed. Nothing here mocks PostgreSQL or Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ccweb.config import Settings, set_settings
+
+SERVER_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = secrets.token_hex(4)
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    url = make_url(Settings(database_url=SERVER_URL).sqlalchemy_url).set(database="postgres")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _claim_redis_db() -> int:
+    base = redis.Redis.from_url(REDIS_URL)
+    for n in range(1, 16):
+        if base.set(f"cc-test-db-lock:{n}", RUN_ID, nx=True, ex=4 * 3600):
+            return n
+    raise RuntimeError("no free Redis DB index (1-15) for this test run")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    """Settings of this run: own database, own Redis DB, cheap password hashing."""
+    db_name = f"cc_test_{RUN_ID}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    redis_db = _claim_redis_db()
+    db_url = make_url(Settings(database_url=SERVER_URL).sqlalchemy_url).set(database=db_name)
+    s = Settings.from_env(
+        env="test",
+        database_url=db_url.render_as_string(hide_password=False),
+        redis_url=urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{redis_db}")),
+        redis_prefix=f"cct{RUN_ID}",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        access_log=False,
+        log_level="WARNING",
+        db_pool_size=20,
+        db_max_overflow=80,
+    )
+    set_settings(s)
+    from ccweb.manage import migrate
+
+    migrate()
+    yield s
+    from ccweb import db
+
+    db.engine().dispose()
+    redis.Redis.from_url(s.redis_url).flushdb()
+    redis.Redis.from_url(REDIS_URL).delete(f"cc-test-db-lock:{redis_db}")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    from ccweb import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = False  # keep the production error handling
+    return application
+
+
+@pytest.fixture(autouse=True)
+def clean_state(settings: Settings) -> Iterator[None]:
+    """Every test starts from empty tables and an empty Redis DB."""
+    from ccweb import db
+    from ccweb.flags.service import invalidate_cache
+    from ccweb.models import Base
+    from ccweb.outbox import writer
+
+    set_settings(settings)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    invalidate_cache()
+    writer.FAST_PATH_ENABLED = True
+    yield
+    set_settings(settings)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def rds(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
+@pytest.fixture
+def seeded(settings: Settings) -> None:
+    """The production seed (admin, invite code 5858, demo players, flags)."""
+    from ccweb.manage import seed
+
+    seed()
+
+
+@pytest.fixture
+def subprocess_env(settings: Settings) -> dict[str, str]:
+    """Environment for running the real entry points (worker, server) against this run."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        CC_REDIS_PREFIX=settings.redis_prefix,
+        CC_ENV="test",
+        CC_ARGON2_TIME_COST="1",
+        CC_ARGON2_MEMORY_KIB="1024",
+        CC_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.timeout(120))

@@ -1,0 +1,1 @@
+"""Stream consumers and scheduled jobs (``python -m worker``)."""

@@ -1,0 +1,66 @@
+"""``activity`` group: per-player daily activity (events per UTC day, last event).
+
+Feeds DAU and "last seen" for operators without touching the request path. A batch is
+one transaction: dedupe by event id, then one upsert per (player, day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import text
+
+from ccweb.db import in_transaction
+from worker.dedupe import claim_new
+from worker.entries import Entry
+
+GROUP = "activity"
+
+_UPSERT = text(
+    """
+    INSERT INTO user_daily_activity (user_id, day, events, last_event_type, last_event_at)
+    VALUES (:user_id, :day, :n, :last_type, :last_at)
+    ON CONFLICT (user_id, day) DO UPDATE SET
+        events = user_daily_activity.events + EXCLUDED.events,
+        last_event_type = EXCLUDED.last_event_type,
+        last_event_at = GREATEST(user_daily_activity.last_event_at, EXCLUDED.last_event_at)
+    """
+)
+
+
+def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
+    env = entry.envelope
+    ts = datetime.fromisoformat(env["ts"].replace("Z", "+00:00"))
+    user_id = env["user_id"]
+    if user_id is not None and not isinstance(user_id, int):
+        raise ValueError(f"bad user_id {user_id!r}")
+    return env["event_id"], user_id, ts, env["event_type"]
+
+
+def handle(entries: Sequence[Entry]) -> None:
+    parsed = [_parse(e) for e in entries]  # a malformed entry fails the batch → isolated
+
+    def tx(session) -> None:  # type: ignore[no-untyped-def]
+        fresh = claim_new(session, GROUP, (p[0] for p in parsed))
+        agg: dict[tuple[int, object], dict] = {}
+        for event_id, user_id, ts, event_type in parsed:
+            if event_id not in fresh or user_id is None:
+                continue
+            row = agg.setdefault(
+                (user_id, ts.date()),
+                {
+                    "user_id": user_id,
+                    "day": ts.date(),
+                    "n": 0,
+                    "last_type": event_type,
+                    "last_at": ts,
+                },
+            )
+            row["n"] += 1
+            if ts >= row["last_at"]:
+                row["last_type"], row["last_at"] = event_type, ts
+        if agg:
+            session.execute(_UPSERT, list(agg.values()))
+
+    in_transaction(tx)

@@ -1,0 +1,34 @@
+"""The outbox relay loop run by the worker (see ccweb.outbox.relay for the why)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+
+from ccweb.config import Settings
+from ccweb.metrics import OUTBOX_PENDING
+from ccweb.outbox.relay import pending_count, relay_once
+
+log = logging.getLogger(__name__)
+
+
+def run_relay(
+    client: redis.Redis, settings: Settings, stop: threading.Event, burst: bool = False
+) -> None:
+    ticks = 0
+    while not stop.is_set():
+        try:
+            n = relay_once(client, settings, grace_s=0 if burst else None)
+            if n:
+                log.debug("relay marked %d outbox rows published", n)
+                continue
+            if burst:
+                return
+            ticks += 1
+            if ticks % 25 == 0:
+                OUTBOX_PENDING.set(pending_count())
+        except Exception:
+            log.warning("relay iteration failed; retrying", exc_info=True)
+        stop.wait(settings.relay_poll_s)

@@ -1,0 +1,42 @@
+"""Trim streams only behind the slowest consumer group (SPEC §4).
+
+For each partition stream the safe point is the oldest entry any group still needs:
+its oldest pending entry, or else the last entry it was delivered. ``XTRIM MINID ~``
+drops everything before that point.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from ccweb.config import Settings
+from ccweb.events import all_stream_keys
+
+
+def _id_tuple(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def safe_trim_point(client: redis.Redis, stream: str) -> str | None:
+    groups = client.xinfo_groups(stream)
+    if not groups:
+        return None  # no consumer yet: keep everything
+    points = []
+    for g in groups:
+        if int(g.get("pending") or 0) > 0:
+            points.append(client.xpending(stream, g["name"])["min"])
+        else:
+            points.append(g["last-delivered-id"])
+    return min(points, key=_id_tuple)
+
+
+def trim_streams(client: redis.Redis, settings: Settings) -> dict[str, int]:
+    trimmed = {}
+    for stream in all_stream_keys(settings):
+        if not client.exists(stream):
+            continue
+        point = safe_trim_point(client, stream)
+        if point and point != "0-0":
+            trimmed[stream] = int(client.xtrim(stream, minid=point, approximate=True))
+    return trimmed
