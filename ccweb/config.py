@@ -45,7 +45,7 @@ class Settings:
     host: str = "0.0.0.0"  # CC_HOST
     db_pool_size: int = 16  # CC_DB_POOL_SIZE
     db_max_overflow: int = 8  # CC_DB_MAX_OVERFLOW
-    jwt_secret: str = "dev-insecure-change-me"  # CC_JWT_SECRET
+    jwt_secret: str = "dev-only-insecure-jwt-secret-change-me!"  # CC_JWT_SECRET
     access_token_ttl_s: int = 15 * 60  # CC_ACCESS_TTL_S
     refresh_token_ttl_s: int = 14 * 24 * 3600  # CC_REFRESH_TTL_S
     admin_password: str = "admin-pass-1234"  # CC_ADMIN_PASSWORD
@@ -102,7 +102,15 @@ class Settings:
             worker_max_deliveries=_int("CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
         )
-        return replace(s, **overrides) if overrides else s
+        return (replace(s, **overrides) if overrides else s).check()
+
+    def check(self) -> Settings:
+        """Refuse to run production with development secrets."""
+        if self.env == "prod" and self.jwt_secret == Settings.jwt_secret:
+            raise RuntimeError("CC_JWT_SECRET must be set in production")
+        if len(self.jwt_secret) < 32:
+            raise RuntimeError("CC_JWT_SECRET must be at least 32 characters")
+        return self
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)

@@ -1,0 +1,310 @@
+"""Auth behaviours of SPEC §3 against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from sqlalchemy import text
+
+from ccweb.config import get_settings, set_settings
+from ccweb.db import in_transaction
+from tests.factories import auth_headers, create_user, login
+
+SIGNUP = {
+    "site_id": "newbie_1",
+    "nickname": "Newbie",
+    "password": "longpassword",
+    "invite_code": "5858",
+}
+
+
+def count(sql: str) -> int:
+    return int(in_transaction(lambda s: s.execute(text(sql)).scalar()))
+
+
+def error_code(resp) -> str:
+    return resp.get_json()["error"]["code"]
+
+
+def test_signup_creates_player_with_1000_gold_explained_by_ledger(client, seeded):
+    """Signup → 201 with tokens and user; 1000 gold that is one signup ledger row."""
+    resp = client.post("/api/auth/signup", json=SIGNUP)
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 900
+    assert body["access_token"] and body["refresh_token"]
+    user = body["user"]
+    assert user["gold_balance"] == 1000 and user["level"] == 1 and user["tier"] == "STANDARD"
+    assert user["site_id"] == "newbie_1" and user["created_at"].endswith("Z")
+    history = client.get(
+        "/api/rewards/history", headers={"Authorization": f"Bearer {body['access_token']}"}
+    ).get_json()
+    assert [(r["source_type"], r["delta_gold"], r["balance_after"]) for r in history["items"]] == [
+        ("signup", 1000, 1000)
+    ]
+    assert count("SELECT count(*) FROM outbox WHERE event_type = 'auth.signup'") == 1
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"site_id": "ab"}, "site_id"),
+        ({"site_id": "has space"}, "site_id"),
+        ({"site_id": "x" * 33}, "site_id"),
+        ({"nickname": "a"}, "nickname"),
+        ({"nickname": "n" * 21}, "nickname"),
+        ({"password": "short"}, "password"),
+        ({"site_id": 12345}, "site_id"),
+        ({"invite_code": "nope"}, "invite_code"),
+        ({"invite_code": None}, "invite_code"),
+    ],
+)
+def test_signup_rejects_bad_input_and_creates_nothing(client, seeded, patch, field):
+    """Bad input → 400 VALIDATION_ERROR naming the field; no user, no ledger, no outbox."""
+    users_before = count("SELECT count(*) FROM users")
+    resp = client.post("/api/auth/signup", json={**SIGNUP, **patch})
+    assert resp.status_code == 400
+    err = resp.get_json()["error"]
+    assert err["code"] == "VALIDATION_ERROR"
+    assert field in {f["field"] for f in err["details"]["fields"]}
+    assert count("SELECT count(*) FROM users") == users_before
+    assert count("SELECT count(*) FROM outbox") == 0
+
+
+def test_signup_duplicates_are_409(client, seeded):
+    assert client.post("/api/auth/signup", json=SIGNUP).status_code == 201
+    same_site = client.post("/api/auth/signup", json={**SIGNUP, "nickname": "Other"})
+    assert same_site.status_code == 409 and error_code(same_site) == "DUPLICATE"
+    assert same_site.get_json()["error"]["details"]["field"] == "site_id"
+    same_nick = client.post("/api/auth/signup", json={**SIGNUP, "site_id": "other_1"})
+    assert same_nick.status_code == 409 and same_nick.get_json()["error"]["details"]["field"] == (
+        "nickname"
+    )
+    assert count("SELECT count(*) FROM users WHERE site_id IN ('newbie_1', 'other_1')") == 1
+
+
+def test_invite_code_usage_limit(client, seeded):
+    """A code with max_uses=1 admits one player; the failed second signup does not
+    consume anything."""
+    admin = auth_headers(client, {"site_id": "admin", "password": "admin-pass-1234"}, admin=True)
+    made = client.post(
+        "/api/admin/invite-codes", json={"code": "ONCE1", "max_uses": 1}, headers=admin
+    )
+    assert made.status_code == 201
+    first = client.post("/api/auth/signup", json={**SIGNUP, "invite_code": "ONCE1"})
+    assert first.status_code == 201
+    second = client.post(
+        "/api/auth/signup",
+        json={**SIGNUP, "site_id": "p2", "nickname": "P2", "invite_code": "ONCE1"},
+    )
+    assert second.status_code == 400
+    assert count("SELECT uses FROM invite_codes WHERE code = 'ONCE1'") == 1
+
+
+def test_invite_flag_off_allows_signup_without_code(client, seeded):
+    admin = auth_headers(client, {"site_id": "admin", "password": "admin-pass-1234"}, admin=True)
+    resp = client.put(
+        "/api/admin/flags/signup.invite_required",
+        json={"value": False, "client_visible": True},
+        headers=admin,
+    )
+    assert resp.status_code == 200 and resp.get_json()["value"] is False
+    ok = client.post("/api/auth/signup", json={**SIGNUP, "invite_code": None})
+    assert ok.status_code == 201
+
+
+def test_login_and_wrong_password(client):
+    user = create_user()
+    ok = client.post(
+        "/api/auth/login", json={"site_id": user["site_id"], "password": user["password"]}
+    )
+    assert ok.status_code == 200 and ok.get_json()["user"]["id"] == user["id"]
+    bad = client.post("/api/auth/login", json={"site_id": user["site_id"], "password": "wrong!!!"})
+    assert bad.status_code == 401 and error_code(bad) == "INVALID_CREDENTIALS"
+    ghost = client.post("/api/auth/login", json={"site_id": "ghost", "password": "whatever1"})
+    assert ghost.status_code == 401 and error_code(ghost) == "INVALID_CREDENTIALS"
+
+
+@pytest.fixture
+def short_lock_window(settings):
+    set_settings(settings.with_overrides(login_lock_window_s=2))
+    yield
+    set_settings(settings)
+
+
+def test_lockout_after_five_failures_until_window_passes(client, short_lock_window):
+    """5 failures → even the right password gets 429 LOGIN_LOCKED with Retry-After;
+    after the window the right password works again."""
+    user = create_user()
+    creds = {"site_id": user["site_id"], "password": user["password"]}
+    for _ in range(5):
+        r = client.post("/api/auth/login", json={**creds, "password": "wrong-pass"})
+        assert r.status_code == 401
+    locked = client.post("/api/auth/login", json=creds)
+    assert locked.status_code == 429 and error_code(locked) == "LOGIN_LOCKED"
+    retry_after = int(locked.headers["Retry-After"])
+    assert 1 <= retry_after <= get_settings().login_lock_window_s + 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        again = client.post("/api/auth/login", json=creds)
+        if again.status_code == 200:
+            break
+    assert again.status_code == 200
+
+
+def test_lockout_is_per_site_id_and_success_resets(client):
+    a, b = create_user(), create_user()
+    for _ in range(4):
+        client.post("/api/auth/login", json={"site_id": a["site_id"], "password": "wrong-pass"})
+    login(client, a)  # success clears the counter
+    for _ in range(4):
+        client.post("/api/auth/login", json={"site_id": a["site_id"], "password": "wrong-pass"})
+    assert (
+        client.post(
+            "/api/auth/login", json={"site_id": a["site_id"], "password": a["password"]}
+        ).status_code
+        == 200
+    )
+    for _ in range(5):
+        client.post("/api/auth/login", json={"site_id": b["site_id"], "password": "wrong-pass"})
+    assert (
+        client.post(
+            "/api/auth/login", json={"site_id": a["site_id"], "password": a["password"]}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/api/auth/login", json={"site_id": b["site_id"], "password": b["password"]}
+        ).status_code
+        == 429
+    )
+
+
+def test_me_requires_a_valid_access_token(client):
+    user = create_user(gold=250)
+    tokens = login(client, user)
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200
+    assert set(me.get_json()) == {
+        "id",
+        "site_id",
+        "nickname",
+        "is_admin",
+        "tier",
+        "level",
+        "experience_points",
+        "gold_balance",
+        "created_at",
+    }
+    assert me.get_json()["gold_balance"] == 250
+    assert error_code(client.get("/api/auth/me")) == "UNAUTHORIZED"
+    assert client.get("/api/auth/me", headers={"Authorization": "Bearer nonsense"}).status_code == (
+        401
+    )
+    refresh_as_access = client.get(
+        "/api/auth/me", headers={"Authorization": f"Bearer {tokens['refresh_token']}"}
+    )
+    assert refresh_as_access.status_code == 401
+
+
+def test_expired_and_forged_tokens(client):
+    user = create_user()
+    now = int(time.time())
+    claims = {
+        "sub": str(user["id"]),
+        "jti": "x1",
+        "fam": "f1",
+        "typ": "access",
+        "iat": now - 1000,
+        "exp": now - 10,
+    }
+    expired = jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256")
+    r = client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
+    assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"
+    forged = jwt.encode(
+        {**claims, "exp": now + 100}, "not-the-secret-but-long-enough-for-hs256", algorithm="HS256"
+    )
+    r = client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and error_code(r) == "UNAUTHORIZED"
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(client):
+    """Rotation gives a new pair and kills the old refresh token; presenting the old one
+    again → 401 TOKEN_REVOKED and every token of the family (the newest refresh token and
+    the access tokens) stops working."""
+    user = create_user()
+    first = login(client, user)
+    second = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    pair = second.get_json()
+    assert pair["refresh_token"] != first["refresh_token"]
+    assert (
+        client.get(
+            "/api/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"}
+        ).status_code
+        == 200
+    )
+
+    reuse = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401 and error_code(reuse) == "TOKEN_REVOKED"
+    newest = client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert newest.status_code == 401 and error_code(newest) == "TOKEN_REVOKED"
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.status_code == 401 and error_code(me) == "TOKEN_REVOKED"
+    # another login (another family) is unaffected
+    other = login(client, user)
+    assert (
+        client.get(
+            "/api/auth/me", headers={"Authorization": f"Bearer {other['access_token']}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_refresh_rejects_garbage(client):
+    r = client.post("/api/auth/refresh", json={"refresh_token": "x" * 40})
+    assert r.status_code == 401
+    r = client.post("/api/auth/refresh", json={})
+    assert r.status_code == 400 and error_code(r) == "VALIDATION_ERROR"
+
+
+def test_logout_revokes_access_token_and_refresh_family(client):
+    user = create_user()
+    tokens = login(client, user)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.post("/api/auth/logout", headers=headers).status_code == 204
+    me = client.get("/api/auth/me", headers=headers)
+    assert me.status_code == 401 and error_code(me) == "TOKEN_REVOKED"
+    r = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401 and error_code(r) == "TOKEN_REVOKED"
+
+
+def test_admin_login_and_admin_guard(client, seeded):
+    player = create_user()
+    r = client.post(
+        "/api/auth/admin/login", json={"site_id": player["site_id"], "password": player["password"]}
+    )
+    assert r.status_code == 403 and error_code(r) == "FORBIDDEN"
+    player_headers = auth_headers(client, player)
+    assert client.get("/api/admin/users", headers=player_headers).status_code == 403
+    admin = auth_headers(client, {"site_id": "admin", "password": "admin-pass-1234"}, admin=True)
+    listing = client.get("/api/admin/users?q=demo", headers=admin)
+    assert listing.status_code == 200
+    assert {u["site_id"] for u in listing.get_json()["items"]} == {"demo1", "demo2", "demo3"}
+
+
+def test_demoted_admin_loses_access_immediately(client):
+    """Admin status is read from the database, not trusted from the token."""
+    boss = create_user(is_admin=True)
+    headers = auth_headers(client, boss, admin=True)
+    assert client.get("/api/admin/audit", headers=headers).status_code == 200
+    in_transaction(
+        lambda s: s.execute(
+            text("UPDATE users SET is_admin = false WHERE id = :u"), {"u": boss["id"]}
+        )
+    )
+    assert client.get("/api/admin/audit", headers=headers).status_code == 403

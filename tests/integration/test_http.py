@@ -1,0 +1,121 @@
+"""HTTP basics: the one error shape, OpenAPI + docs, health/ready/metrics, request ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccweb import create_app
+
+ERROR_KEYS = {"code", "message", "details"}
+
+
+def assert_error(resp, status: int, code: str) -> dict:
+    assert resp.status_code == status
+    body = resp.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == ERROR_KEYS
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_unknown_route_and_wrong_method_use_the_error_shape(client):
+    assert_error(client.get("/api/nope"), 404, "NOT_FOUND")
+    err = client.delete("/api/auth/login")
+    assert_error(err, 405, "METHOD_NOT_ALLOWED")
+    assert "POST" in err.headers["Allow"]
+
+
+def test_malformed_and_non_json_bodies_are_400(client):
+    e = assert_error(
+        client.post("/api/auth/login", data="{bad", content_type="application/json"),
+        400,
+        "VALIDATION_ERROR",
+    )
+    assert e["message"] == "malformed JSON body"
+    assert_error(client.post("/api/auth/login", data="a=b"), 400, "VALIDATION_ERROR")
+    assert_error(client.post("/api/auth/login", json=[1, 2]), 400, "VALIDATION_ERROR")
+    e = assert_error(client.post("/api/auth/login", json={"site_id": "x"}), 400, "VALIDATION_ERROR")
+    assert e["details"]["fields"][0]["field"] == "password"
+
+
+def test_query_validation(client):
+    from tests.factories import auth_headers, create_user
+
+    headers = auth_headers(client, create_user())
+    assert_error(
+        client.get("/api/rewards/history?limit=0", headers=headers), 400, "VALIDATION_ERROR"
+    )
+    assert_error(
+        client.get("/api/rewards/history?limit=abc", headers=headers), 400, "VALIDATION_ERROR"
+    )
+    assert client.get("/api/rewards/history?limit=5", headers=headers).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def boom_app(settings):
+    app = create_app(settings)
+
+    @app.get("/test/boom")
+    def boom():
+        raise RuntimeError("secret internals /etc/passwd")
+
+    return app
+
+
+def test_unexpected_errors_are_500_without_a_stack_trace(boom_app):
+    resp = boom_app.test_client().get("/test/boom")
+    err = assert_error(resp, 500, "INTERNAL")
+    assert "secret" not in resp.get_data(as_text=True) and "Traceback" not in err["message"]
+
+
+def test_too_large_body_is_413(client):
+    resp = client.post("/api/auth/login", data="x" * (2 << 20), content_type="application/json")
+    assert_error(resp, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_openapi_document_comes_from_the_validation_schemas(client):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    signup = doc["paths"]["/api/auth/signup"]["post"]
+    ref = signup["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert schema["properties"]["site_id"]["pattern"] == "^[A-Za-z0-9_]{3,32}$"
+    assert schema["properties"]["password"]["minLength"] == 8
+    assert {"201", "400", "409"} <= set(signup["responses"])
+    me = doc["paths"]["/api/auth/me"]["get"]
+    assert me["security"] == [{"bearer": []}] and "401" in me["responses"]
+    gold = doc["paths"]["/api/admin/users/{user_id}/gold"]["post"]
+    assert gold["parameters"][0] == {
+        "name": "user_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+    history = doc["paths"]["/api/rewards/history"]["get"]
+    assert {p["name"] for p in history["parameters"]} == {"limit", "before_id"}
+
+
+def test_docs_page_and_its_assets_are_served_locally(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and b"/api/openapi.json" in page.data
+    asset = client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.data) > 100_000
+    asset.close()
+
+
+def test_health_ready_metrics(client):
+    assert client.get("/health").get_json() == {"status": "ok"}
+    ready = client.get("/ready").get_json()
+    assert ready["status"] == "ready"
+    assert ready["checks"]["postgres"] == "ok" and ready["checks"]["redis"] == "ok"
+    assert ready["checks"]["kafka"] in {"disabled", "configured"}
+    client.get("/health")
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "flask_http_request_duration_seconds" in metrics
+    assert "cc_sql_seconds" in metrics
+
+
+def test_request_id_is_echoed_or_generated(client):
+    given = client.get("/health", headers={"X-Request-ID": "abc123"})
+    assert given.headers["X-Request-ID"] == "abc123"
+    generated = client.get("/health").headers["X-Request-ID"]
+    assert len(generated) == 32
