@@ -42,7 +42,7 @@ seed: venv services
 	@scripts/with-services.sh $(BIN)/python -m ccweb.manage seed
 
 bench: venv
-	@scripts/with-services.sh $(BIN)/python bench/auth_me.py
+	@scripts/with-services.sh $(BIN)/python -m bench.auth_me
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

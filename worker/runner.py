@@ -4,8 +4,9 @@ One :class:`GroupConsumer` per consumer group reads every partition stream. A ba
 handed to the group's handler as a whole (handlers do one transaction per batch); if
 the batch fails, entries are retried one by one so a poison entry cannot block the
 rest. Failed entries stay pending; after ``worker_reclaim_idle_ms`` they are reclaimed
-(XAUTOCLAIM), and once an entry has been delivered more than ``worker_max_deliveries``
-times it goes to the dead-letter stream ``<prefix>:dlq`` with its last error.
+(XAUTOCLAIM). An entry that fails on its ``worker_max_deliveries``-th delivery goes to
+the dead-letter stream ``<prefix>:dlq`` with its last error; one reclaimed beyond that
+(its consumers kept dying while handling it) goes there without being handled again.
 """
 
 from __future__ import annotations
@@ -175,6 +176,10 @@ class GroupConsumer:
                     e.deliveries,
                     e.error,
                 )
+                if e.deliveries >= self.settings.worker_max_deliveries:
+                    # that was its last delivery: dead-letter now rather than after one
+                    # more reclaim period and a delivery that would never be handled
+                    self.dead_letter(e)
         WORKER_PROCESSED.labels(group=self.group).inc(len(done))
         return len(done)
 

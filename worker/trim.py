@@ -31,12 +31,17 @@ def safe_trim_point(client: redis.Redis, stream: str) -> str | None:
     return min(points, key=_id_tuple)
 
 
-def trim_streams(client: redis.Redis, settings: Settings) -> dict[str, int]:
+def trim_streams(
+    client: redis.Redis, settings: Settings, *, approximate: bool = True
+) -> dict[str, int]:
+    """Trim every partition stream behind its slowest group; returns entries removed per
+    stream. ``approximate`` (``MINID ~``, the default) only drops whole radix-tree nodes,
+    which is cheap but may remove nothing from a short stream."""
     trimmed = {}
     for stream in all_stream_keys(settings):
         if not client.exists(stream):
             continue
         point = safe_trim_point(client, stream)
         if point and point != "0-0":
-            trimmed[stream] = int(client.xtrim(stream, minid=point, approximate=True))
+            trimmed[stream] = int(client.xtrim(stream, minid=point, approximate=approximate))
     return trimmed

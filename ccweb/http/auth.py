@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from ccweb.auth import tokens
-from ccweb.db import unit_of_work
+from ccweb.db import read_only
 from ccweb.errors import Forbidden, Unauthorized
 from ccweb.users.models import TIERS
 from ccweb.users.service import get_user
@@ -48,8 +48,8 @@ def auth_required(fn: F | None = None, *, admin: bool = False, tier: str | None 
             g.claims = claims
             g.user_id = int(claims["sub"])
             if admin or tier:
-                with unit_of_work() as session:
-                    user = get_user(session, g.user_id)
+                with read_only() as conn:
+                    user = get_user(conn, g.user_id)
                 if not user["is_active"]:
                     raise Unauthorized("account disabled")
                 if admin and not user["is_admin"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ccweb.errors import NotFound
@@ -21,7 +22,7 @@ def level_for_xp(xp: int) -> int:
     return xp // 500 + 1
 
 
-def get_user(session: Session, user_id: int) -> dict[str, Any]:
+def get_user(session: Session | Connection, user_id: int) -> dict[str, Any]:
     row = (
         session.execute(text(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id"), {"id": user_id})
         .mappings()

@@ -47,6 +47,7 @@ def handle(entries: Sequence[Entry]) -> None:
         for event_id, user_id, ts, event_type in parsed:
             if event_id not in fresh or user_id is None:
                 continue
+            fresh.discard(event_id)  # the same event twice in one batch counts once
             row = agg.setdefault(
                 (user_id, ts.date()),
                 {

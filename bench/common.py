@@ -1,0 +1,125 @@
+"""Shared helpers for benchmarks: start the real server, make a player, run wrk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
+        path = shutil.which("wrk")
+    if path is None:
+        sys.exit("bench: needs wrk (apt-get install wrk)")
+    return path
+
+
+@contextmanager
+def server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``python -m ccweb.server`` (gevent, one process) on a free port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "CC_HOST": "127.0.0.1",
+        "CC_ACCESS_LOG": "0",
+        "CC_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "ccweb.server"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=0.5)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def post_json(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req) as resp:
+        result: dict[str, Any] = json.loads(resp.read())
+        return result
+
+
+def new_player(base: str) -> dict[str, Any]:
+    name = "b" + uuid.uuid4().hex[:12]
+    return post_json(
+        base + "/api/auth/signup",
+        {"site_id": name, "nickname": name[:20], "password": "bench-pass-1", "invite_code": "5858"},
+    )
+
+
+def run_wrk(
+    url: str, *, token: str, connections: int, seconds: int, threads: int = 2
+) -> dict[str, float]:
+    """wrk with --latency; returns requests/s and p50/p90/p99 in ms, and error counts."""
+    out = subprocess.run(
+        [
+            ensure_wrk(),
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50_ms": ms("50"),
+        "p90_ms": ms("90"),
+        "p99_ms": ms("99"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": 0.0 if not errors else 1.0,
+    }

@@ -1,0 +1,117 @@
+"""`python -m worker` as a real process against this run's PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ccweb.events import all_stream_keys
+from ccweb.outbox import writer
+from ccweb.outbox.relay import pending_count
+from tests.factories import create_user
+from tests.worker._support import (
+    ROOT,
+    activity_events,
+    emit_event,
+    group_info,
+    outbox_rows,
+    pending_total,
+    wait_for,
+    worker_cmd,
+)
+
+
+@pytest.fixture
+def start_worker(subprocess_env, tmp_path: Path) -> Iterator:
+    """Start long-running `python -m worker` processes; kill any left at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str, **env: str) -> subprocess.Popen:
+        log = (tmp_path / f"worker{len(procs)}.log").open("w")
+        proc = subprocess.Popen(
+            worker_cmd(*args),
+            cwd=ROOT,
+            env={**subprocess_env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = tmp_path / f"worker{len(procs)}.log"  # type: ignore[attr-defined]
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_burst_relays_drains_and_exits_zero(settings, rds, subprocess_env):
+    """`python -m worker --burst` publishes outbox rows the fast path missed (relay),
+    drains every partition with the `activity` group and exits 0: every row marked,
+    every event counted once, nothing pending or undelivered."""
+    users = [create_user()["id"] for _ in range(4)]
+    for u in users:
+        emit_event(u)  # fast path
+    writer.FAST_PATH_ENABLED = False
+    for u in users:
+        emit_event(u)  # only the relay can publish these
+        emit_event(u)
+    assert len(outbox_rows()) == 12
+
+    proc = subprocess.run(
+        worker_cmd("--burst"),
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert pending_count() == 0
+    assert [activity_events(u) for u in users] == [3, 3, 3, 3]
+    assert pending_total(rds, settings) == 0
+    for stream in all_stream_keys(settings):
+        assert group_info(rds, stream)["lag"] == 0
+
+
+def test_running_worker_processes_new_events_and_stops_gracefully_on_sigterm(
+    settings, rds, user_id, start_worker
+):
+    """A long-running worker picks up an event published by the fast path and one only
+    the relay can publish (each counted within seconds), then on SIGTERM finishes and
+    exits 0 promptly, leaving nothing pending."""
+    proc = start_worker(CC_WORKER_BLOCK_MS="200")
+    stream = all_stream_keys(settings)[0]
+    wait_for(
+        lambda: (
+            proc.poll() is None
+            and rds.exists(stream)
+            and any(g["name"] == "activity" for g in rds.xinfo_groups(stream))
+        ),
+        timeout=20,
+        what="worker to create its groups",
+    )
+
+    emit_event(user_id)  # fast path
+    wait_for(lambda: activity_events(user_id) == 1, what="fast-path event to be counted")
+    writer.FAST_PATH_ENABLED = False
+    emit_event(user_id)  # relay path (after relay_grace_s)
+    wait_for(lambda: activity_events(user_id) == 2, what="relayed event to be counted")
+    wait_for(lambda: pending_count() == 0, what="relay to mark the row")
+    assert proc.poll() is None
+
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0, proc.log_path.read_text()
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in proc.log_path.read_text()
+    assert pending_total(rds, settings) == 0
+    assert activity_events(user_id) == 2
