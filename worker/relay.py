@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def run_relay(
     client: redis.Redis, settings: Settings, stop: threading.Event, burst: bool = False
 ) -> None:
-    ticks = 0
+    ticks = failures = 0
     while not stop.is_set():
         try:
             n = relay_once(client, settings, grace_s=0 if burst else None)
@@ -30,5 +30,8 @@ def run_relay(
             if ticks % 25 == 0:
                 OUTBOX_PENDING.set(pending_count())
         except Exception:
+            failures += 1
+            if burst and failures >= 5:  # a one-off drain must end, not spin forever
+                raise
             log.warning("relay iteration failed; retrying", exc_info=True)
         stop.wait(settings.relay_poll_s)

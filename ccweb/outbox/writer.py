@@ -3,7 +3,8 @@
 ``emit()`` inserts the outbox row and schedules the fast-path publish for after the
 commit. If the process dies before publishing, the relay finds the row (its
 ``published_at`` is still NULL) and publishes it; if the transaction rolls back, the
-row and the publish vanish together.
+row and the publish vanish together. Call it outside savepoints (``begin_nested``):
+rolling back only a savepoint would remove the row but not the scheduled publish.
 """
 
 from __future__ import annotations

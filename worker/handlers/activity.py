@@ -7,7 +7,7 @@ one transaction: dedupe by event id, then one upsert per (player, day).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -31,7 +31,7 @@ _UPSERT = text(
 
 def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
     env = entry.envelope
-    ts = datetime.fromisoformat(env["ts"].replace("Z", "+00:00"))
+    ts = datetime.fromisoformat(env["ts"].replace("Z", "+00:00")).astimezone(UTC)
     user_id = env["user_id"]
     if user_id is not None and not isinstance(user_id, int):
         raise ValueError(f"bad user_id {user_id!r}")
