@@ -33,6 +33,11 @@ def main() -> None:
     with server() as base:
         token = new_player(base)["access_token"]
         run_wrk(base + "/api/auth/me", token=token, connections=16, seconds=2)  # warm-up
+        base_health = run_wrk(base + "/health", token=token, connections=16, seconds=args.seconds)
+        print(
+            f"baseline GET /health (full middleware, no I/O), c=16: "
+            f"{base_health['rps']:.0f} req/s, p50 {base_health['p50_ms']:.1f} ms"
+        )
         print(f"GET /api/auth/me, one process, wrk -t2, {args.seconds}s per run")
         for conns in args.connections:
             r = run_wrk(base + "/api/auth/me", token=token, connections=conns, seconds=args.seconds)
