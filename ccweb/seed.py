@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ccweb.auth.passwords import hash_password
+from ccweb.auth.service import grant_signup_bonus
 from ccweb.config import get_settings
 from ccweb.flags import service as flags
-from ccweb.wallet import ledger
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,7 @@ def _ensure_user(
             {"s": site_id, "n": nickname, "p": hash_password(password), "a": is_admin, "t": tier},
         ).scalar_one()
     )
-    grant = get_settings().signup_grant_gold
-    ledger.apply(
-        session,
-        user_id=uid,
-        delta=grant,
-        source_type="signup",
-        source_id=uid,
-        reason="signup bonus",
-        idempotency_key=f"signup:{uid}",
-    )
+    grant_signup_bonus(session, uid)
     log.info("seeded user %s", site_id)
     return uid
 

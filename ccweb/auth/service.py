@@ -46,6 +46,21 @@ def _session_response(session: Session, user: dict[str, Any]) -> dict[str, Any]:
     return {**pair.as_dict(), "user": public_user(user)}
 
 
+def grant_signup_bonus(session: Session, user_id: int) -> None:
+    """The starting gold is a ledger row (once per user), so the ledger explains it."""
+    grant = get_settings().signup_grant_gold
+    if grant > 0:
+        ledger.apply(
+            session,
+            user_id=user_id,
+            delta=grant,
+            source_type="signup",
+            source_id=user_id,
+            reason="signup bonus",
+            idempotency_key=f"signup:{user_id}",
+        )
+
+
 def signup(
     session: Session, *, site_id: str, nickname: str, password: str, invite_code: str | None
 ) -> dict[str, Any]:
@@ -93,17 +108,7 @@ def signup(
     except IntegrityError as exc:
         field = "nickname" if "uq_users_nickname" in str(exc.orig) else "site_id"
         raise Duplicate(f"{field} already taken", details={"field": field}) from None
-    grant = get_settings().signup_grant_gold
-    if grant > 0:
-        ledger.apply(
-            session,
-            user_id=user_id,
-            delta=grant,
-            source_type="signup",
-            source_id=user_id,
-            reason="signup bonus",
-            idempotency_key=f"signup:{user_id}",
-        )
+    grant_signup_bonus(session, user_id)
     emit(
         session,
         events.AUTH_SIGNUP,
