@@ -6,7 +6,8 @@
   one marks it used and issues the next one in the same family. Presenting a used one
   means it was stolen (or replayed): the whole family is revoked and the family id is
   denylisted, which also kills the access tokens issued from it.
-* The denylist check is one Redis MGET (jti and family) per authenticated request.
+* The denylist is answered from process memory (``ccweb.auth.denylist``), kept in sync
+  across processes through Redis.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import jwt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ccweb.auth.denylist import denylist
 from ccweb.config import get_settings
 from ccweb.errors import TokenExpired, TokenRevoked, Unauthorized
-from ccweb.redis_client import get_redis, key
 
 ALGORITHM = "HS256"
 
@@ -109,26 +110,19 @@ def decode(token: str, typ: str) -> dict[str, Any]:
     return claims
 
 
-def _deny_key(kind: str, ident: str) -> str:
-    return key("deny", kind, ident)
-
-
 def check_not_revoked(claims: dict[str, Any]) -> None:
-    jti_hit, fam_hit = get_redis().mget(
-        _deny_key("jti", claims["jti"]), _deny_key("fam", claims.get("fam", "-"))
-    )
-    if jti_hit or fam_hit:
+    if denylist().is_revoked(claims["jti"], claims.get("fam")):
         raise TokenRevoked()
 
 
 def deny_access_token(claims: dict[str, Any]) -> None:
-    ttl = max(1, int(claims["exp"]) - int(time.time()))
-    get_redis().set(_deny_key("jti", claims["jti"]), "1", ex=ttl)
+    """Revoke one access token until it would have expired anyway."""
+    denylist().add("jti", claims["jti"], float(claims["exp"]) + 1)
 
 
 def deny_family(family_hex: str) -> None:
     """Kill every access token of the family for as long as one can live."""
-    get_redis().set(_deny_key("fam", family_hex), "1", ex=get_settings().access_token_ttl_s + 5)
+    denylist().add("fam", family_hex, time.time() + get_settings().access_token_ttl_s + 5)
 
 
 def revoke_family(session: Session, family_id: uuid.UUID) -> None:
