@@ -26,11 +26,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--processes", type=int, default=1, help="CC_WEB_PROCESSES")
     args = parser.parse_args()
     subprocess.run(
         [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
     )
-    with server() as base:
+    with server({"CC_WEB_PROCESSES": str(args.processes)}) as base:
         token = new_player(base)["access_token"]
         run_wrk(base + "/api/auth/me", token=token, connections=16, seconds=2)  # warm-up
         base_health = run_wrk(base + "/health", token=token, connections=16, seconds=args.seconds)
@@ -38,7 +39,7 @@ def main() -> None:
             f"baseline GET /health (full middleware, no I/O), c=16: "
             f"{base_health['rps']:.0f} req/s, p50 {base_health['p50_ms']:.1f} ms"
         )
-        print(f"GET /api/auth/me, one process, wrk -t2, {args.seconds}s per run")
+        print(f"GET /api/auth/me, {args.processes} process(es), wrk -t2, {args.seconds}s per run")
         for conns in args.connections:
             r = run_wrk(base + "/api/auth/me", token=token, connections=conns, seconds=args.seconds)
             print(

@@ -43,8 +43,9 @@ class Settings:
     clickhouse_url: str = ""  # CLICKHOUSE_URL (optional sink)
     port: int = 8000  # PORT
     host: str = "0.0.0.0"  # CC_HOST
+    web_processes: int = 1  # CC_WEB_PROCESSES: pre-forked gevent servers on one socket
     db_pool_size: int = 16  # CC_DB_POOL_SIZE
-    db_max_overflow: int = 8  # CC_DB_MAX_OVERFLOW
+    db_max_overflow: int = 4  # CC_DB_MAX_OVERFLOW
     jwt_secret: str = "dev-only-insecure-jwt-secret-change-me!"  # CC_JWT_SECRET
     access_token_ttl_s: int = 15 * 60  # CC_ACCESS_TTL_S
     refresh_token_ttl_s: int = 14 * 24 * 3600  # CC_REFRESH_TTL_S
@@ -79,6 +80,7 @@ class Settings:
             clickhouse_url=_env("CLICKHOUSE_URL", ""),
             port=_int("PORT", cls.port),
             host=_env("CC_HOST", cls.host),
+            web_processes=_int("CC_WEB_PROCESSES", cls.web_processes),
             db_pool_size=_int("CC_DB_POOL_SIZE", cls.db_pool_size),
             db_max_overflow=_int("CC_DB_MAX_OVERFLOW", cls.db_max_overflow),
             jwt_secret=_env("CC_JWT_SECRET", cls.jwt_secret),

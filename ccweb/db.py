@@ -130,7 +130,7 @@ def _autocommit_engine() -> Engine:
         _ro_engine = create_engine(
             settings.sqlalchemy_url,
             isolation_level="AUTOCOMMIT",
-            pool_size=max(2, settings.db_pool_size // 2),
+            pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_recycle=1800,
             connect_args={"application_name": f"casino-club-ro:{settings.env}"},

@@ -17,8 +17,10 @@ patch_psycopg()
 
 import contextlib  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
@@ -26,6 +28,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
 from ccweb import create_app  # noqa: E402
 from ccweb.config import get_settings  # noqa: E402
+from ccweb.logs import configure_logging  # noqa: E402
 
 log = logging.getLogger("ccweb.server")
 
@@ -37,29 +40,85 @@ class NoDelayHandler(WSGIHandler):
         super().__init__(sock, *args, **kwargs)
 
 
-def make_server(app: Any, host: str, port: int) -> WSGIServer:
+def bind(host: str, port: int, reuseport: bool = False) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind((host, port))
     listener.listen(2048)
-    return WSGIServer(listener, app, handler_class=NoDelayHandler, log=None, error_log=log)
+    return listener
 
 
-def main() -> None:
+def make_server(app: Any, host: str, port: int) -> WSGIServer:
+    return WSGIServer(bind(host, port), app, handler_class=NoDelayHandler, log=None, error_log=log)
+
+
+def _serve(listener: socket.socket | None) -> None:
+    """One gevent server process: create the app here (after any fork) and serve."""
     settings = get_settings()
+    if listener is None:
+        listener = bind(settings.host, settings.port, reuseport=True)
     app = create_app(settings)
-    server = make_server(app, settings.host, settings.port)
+    server = WSGIServer(listener, app, handler_class=NoDelayHandler, log=None, error_log=log)
 
     def stop(*_: Any) -> None:
-        log.info("shutting down web server")
+        log.info("shutting down web server (pid %d)", os.getpid())
         server.stop(timeout=5)
 
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
-    shown = "127.0.0.1" if settings.host == "0.0.0.0" else settings.host
-    log.info("serving on http://%s:%d", shown, settings.port)
     server.serve_forever()
+
+
+def _prefork(processes: int) -> int:
+    """Fork ``processes`` servers, each with its own SO_REUSEPORT socket on the same port:
+    the kernel spreads new connections evenly (a shared accept socket let one process take
+    most kept-alive connections and doubled tail latency). The parent only supervises: it
+    forwards SIGTERM/SIGINT and exits non-zero if a child dies on its own."""
+    children: set[int] = set()
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _serve(None)
+            finally:
+                os._exit(0)
+        children.add(pid)
+    stopping = {"flag": False}
+
+    def forward(signum: int, _: Any) -> None:
+        stopping["flag"] = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    while children:
+        pid, code = os.waitpid(-1, 0)
+        children.discard(pid)
+        if not stopping["flag"]:
+            log.error("web process %d exited (%d); stopping the others", pid, code)
+            status = 1
+            forward(signal.SIGTERM, None)
+    return status
+
+
+def main() -> None:
+    settings = get_settings()
+    shown = "127.0.0.1" if settings.host == "0.0.0.0" else settings.host
+    configure_logging(settings)
+    log.info(
+        "serving on http://%s:%d with %d process(es)", shown, settings.port, settings.web_processes
+    )
+    if settings.web_processes <= 1:
+        _serve(bind(settings.host, settings.port))
+    else:
+        bind(settings.host, settings.port, reuseport=True).close()  # fail early if taken
+        sys.exit(_prefork(settings.web_processes))
 
 
 if __name__ == "__main__":

@@ -26,10 +26,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(subprocess_env):
+def start_server(subprocess_env, processes: int = 1):
     port = free_port()
-    env = {**subprocess_env, "PORT": str(port), "CC_HOST": "127.0.0.1", "CC_ACCESS_LOG": "0"}
+    env = {
+        **subprocess_env,
+        "PORT": str(port),
+        "CC_HOST": "127.0.0.1",
+        "CC_ACCESS_LOG": "0",
+        "CC_WEB_PROCESSES": str(processes),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccweb.server"],
         cwd=ROOT,
@@ -47,6 +52,12 @@ def server(subprocess_env):
     else:
         proc.kill()
         raise AssertionError(proc.stdout.read().decode() if proc.stdout else "no output")
+    return proc, port
+
+
+@pytest.fixture
+def server(subprocess_env):
+    proc, port = start_server(subprocess_env)
     yield port
     proc.terminate()
     assert proc.wait(timeout=10) == 0  # SIGTERM stops it cleanly
@@ -72,3 +83,27 @@ def test_keepalive_requests_do_not_stall(server):
         assert resp.status == 200 and body["id"] == user["id"]
     # Nagle + delayed ACK would put every kept-alive request near 40 ms.
     assert statistics.median(timings) < 0.02, timings
+
+
+def children_of(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def test_prefork_serves_from_several_processes_and_stops_them_all(subprocess_env):
+    proc, port = start_server(subprocess_env, processes=2)
+    try:
+        kids = children_of(proc.pid)
+        assert len(kids) == 2
+        for _ in range(20):
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            conn.request("GET", "/health")
+            assert conn.getresponse().status == 200
+            conn.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    time.sleep(0.2)
+    assert all(
+        not Path(f"/proc/{k}").exists() or "Z" in Path(f"/proc/{k}/stat").read_text() for k in kids
+    )
