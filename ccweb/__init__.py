@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.admin.routes import bp as admin_bp
     from ccweb.auth.routes import bp as auth_bp
     from ccweb.errors import register_error_handlers
+    from ccweb.games.routes import bp as games_bp
     from ccweb.http.openapi import bp as openapi_bp
     from ccweb.logs import configure_logging, init_request_logging
     from ccweb.metrics import instrument_engine
@@ -43,6 +44,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     http_metrics.init_app(app)
     init_request_logging(app, settings)
     register_error_handlers(app)
-    for bp in (ops_bp, openapi_bp, auth_bp, rewards_bp, admin_bp):
+    for bp in (ops_bp, openapi_bp, auth_bp, rewards_bp, admin_bp, games_bp):
         app.register_blueprint(bp)
     return app

@@ -55,6 +55,7 @@ class Settings:
     login_max_failures: int = 5  # CC_LOGIN_MAX_FAILURES
     login_lock_window_s: int = 600  # CC_LOGIN_LOCK_WINDOW_S
     signup_grant_gold: int = 1000  # CC_SIGNUP_GRANT_GOLD
+    xp_per_round: int = 10  # CC_XP_PER_ROUND: experience for every game round played
     access_log: bool = True  # CC_ACCESS_LOG: one JSON line per request
     log_level: str = "INFO"  # CC_LOG_LEVEL
     publish_dedupe_ttl_s: int = 900  # CC_PUBLISH_DEDUPE_TTL_S: Redis memory of published ids
@@ -92,6 +93,7 @@ class Settings:
             login_max_failures=_int("CC_LOGIN_MAX_FAILURES", cls.login_max_failures),
             login_lock_window_s=_int("CC_LOGIN_LOCK_WINDOW_S", cls.login_lock_window_s),
             signup_grant_gold=_int("CC_SIGNUP_GRANT_GOLD", cls.signup_grant_gold),
+            xp_per_round=_int("CC_XP_PER_ROUND", cls.xp_per_round),
             access_log=_bool("CC_ACCESS_LOG", cls.access_log),
             log_level=_env("CC_LOG_LEVEL", cls.log_level),
             publish_dedupe_ttl_s=_int("CC_PUBLISH_DEDUPE_TTL_S", cls.publish_dedupe_ttl_s),

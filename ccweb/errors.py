@@ -130,6 +130,12 @@ def register_error_handlers(app: Flask) -> None:
     def _domain(err: DomainError) -> Response:
         return error_response(err.status, err.code, err.message, err.details, err.headers)
 
+    from ccweb.games.errors import GameInputError
+
+    @app.errorhandler(GameInputError)
+    def _game_input(err: GameInputError) -> Response:
+        return error_response(400, "VALIDATION_ERROR", str(err), err.details())
+
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
         status = err.code or 500

@@ -31,6 +31,8 @@ REWARD_GRANTED = "reward.granted"
 SHOP_PURCHASE = "shop.purchase"
 ACHIEVEMENT_UNLOCKED = "achievement.unlocked"
 ADMIN_ADJUST = "admin.adjust"
+USER_LEVEL_UP = "user.level_up"
+USER_ACTION = "user.action"
 
 EVENT_TYPES = frozenset(
     {
@@ -49,6 +51,8 @@ EVENT_TYPES = frozenset(
         SHOP_PURCHASE,
         ACHIEVEMENT_UNLOCKED,
         ADMIN_ADJUST,
+        USER_LEVEL_UP,
+        USER_ACTION,
     }
 )
 

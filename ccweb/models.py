@@ -1,25 +1,35 @@
 """Imports every model module so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from ccweb.actions.models import UserAction
 from ccweb.admin.models import AuditLog
 from ccweb.auth.models import InviteCode, RefreshToken
 from ccweb.db import Base
 from ccweb.flags.models import FeatureFlag
+from ccweb.games.models import FairnessSeed, GameRound, GameSession, GameStats, RevealedSeed
 from ccweb.idempotency.models import IdempotencyRecord
 from ccweb.ops.models import ProcessedEvent, UserDailyActivity
 from ccweb.outbox.models import OutboxEvent
+from ccweb.streak.models import Streak
 from ccweb.users.models import User
 from ccweb.wallet.models import LedgerEntry
 
 __all__ = [
     "AuditLog",
     "Base",
+    "FairnessSeed",
     "FeatureFlag",
+    "GameRound",
+    "GameSession",
+    "GameStats",
     "IdempotencyRecord",
     "InviteCode",
     "LedgerEntry",
     "OutboxEvent",
     "ProcessedEvent",
     "RefreshToken",
+    "RevealedSeed",
+    "Streak",
     "User",
+    "UserAction",
     "UserDailyActivity",
 ]

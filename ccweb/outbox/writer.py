@@ -46,12 +46,41 @@ def add(session: Session, envelope: dict[str, Any]) -> dict[str, Any]:
             "envelope": envelope,
         },
     )
+    _schedule_publish(session, envelope)
+    return envelope
+
+
+def attachment(session: Session, envelope: dict[str, Any], name: str = "ob") -> Any:
+    """The outbox row as a :class:`ccweb.wallet.ledger.Attachment`, for callers that
+    settle money and write their event in one statement. The fast-path publish is
+    scheduled like :func:`add` does; if the statement writes nothing (insufficient gold)
+    the transaction is rolled back by the caller and nothing is published."""
+    from ccweb.wallet.ledger import Attachment
+
+    settings = get_settings()
+    _schedule_publish(session, envelope)
+    return Attachment(
+        name=name,
+        sql=f"""INSERT INTO outbox (event_id, event_type, user_id, partition, envelope)
+            SELECT CAST(:{name}_eid AS uuid), :{name}_type, :{name}_uid, :{name}_p, :{name}_env
+            FROM upd""",
+        params={
+            f"{name}_eid": envelope["event_id"],
+            f"{name}_type": envelope["event_type"],
+            f"{name}_uid": envelope["user_id"],
+            f"{name}_p": partition_of(envelope["user_id"], settings),
+            f"{name}_env": envelope,
+        },
+        types=(bindparam(f"{name}_env", type_=JSONB),),
+    )
+
+
+def _schedule_publish(session: Session, envelope: dict[str, Any]) -> None:
     pending = session.info.get("outbox_pending")
     if pending is None:
         pending = session.info["outbox_pending"] = []
         after_commit(session, lambda: _publish_after_commit(pending))
     pending.append(envelope)
-    return envelope
 
 
 def emit(

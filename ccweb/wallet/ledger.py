@@ -138,3 +138,140 @@ def history(
         {"uid": user_id, "limit": limit, "before": before_id},
     ).mappings()
     return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger row of a :func:`settle` call."""
+
+    delta: int
+    source_type: str
+    idempotency_key: str
+    source_id: str | int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A data-modifying CTE that runs in the same statement, only when the balance moved.
+
+    ``sql`` may read ``upd`` (columns ``gold_balance``, ``experience_points``, ``level``,
+    ``old_level``) and must not touch ``users``. ``returning`` is an optional SQL
+    expression list added to the final SELECT (e.g. ``(SELECT id FROM rnd) AS round_id``).
+    Parameter names must be unique across attachments.
+    """
+
+    name: str
+    sql: str
+    params: dict[str, Any]
+    returning: str | None = None
+    types: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settlement:
+    balance: int
+    experience_points: int
+    level: int
+    old_level: int
+    entry_ids: tuple[int, ...]
+    extra: dict[str, Any]
+
+
+def settle(
+    session: Session,
+    *,
+    user_id: int,
+    entries: list[Entry],
+    xp: int = 0,
+    attachments: tuple[Attachment, ...] = (),
+) -> Settlement:
+    """Apply several ledger rows (e.g. a bet and its payout), an XP gain and the caller's
+    attached inserts in ONE statement. The balance must stay >= 0 after every entry in
+    order (a bet must be covered before its payout is added). Zero deltas are skipped.
+
+    Raises :class:`InsufficientGold` / :class:`NotFound`; nothing is written then. A
+    duplicate idempotency key raises :class:`RetryTransaction` (see :func:`apply`).
+    """
+    rows = [e for e in entries if e.delta != 0]
+    if any(not isinstance(e.delta, int) or abs(e.delta) > MAX_ABS_DELTA for e in rows):
+        raise ValueError("bad delta")
+    if xp < 0:
+        raise ValueError("xp must be >= 0")
+    net = sum(e.delta for e in rows)
+    running, min_prefix = 0, 0
+    for e in rows:
+        running += e.delta
+        min_prefix = min(min_prefix, running)
+    params: dict[str, Any] = {"uid": user_id, "net": net, "min_prefix": min_prefix, "xp": xp}
+    ctes = [
+        """upd AS (
+            UPDATE users u SET gold_balance = u.gold_balance + :net,
+                experience_points = u.experience_points + :xp,
+                level = (u.experience_points + :xp) / 500 + 1,
+                updated_at = now()
+            FROM (SELECT id, level AS old_level FROM users WHERE id = :uid) prev
+            WHERE u.id = prev.id AND u.gold_balance + :min_prefix >= 0
+            RETURNING u.gold_balance, u.experience_points, u.level, prev.old_level
+        )"""
+    ]
+    tail = net
+    selects = []
+    for i, e in enumerate(rows):
+        tail -= e.delta  # sum of the deltas after this one
+        ctes.append(
+            f"""e{i} AS (
+            INSERT INTO wallet_ledger (user_id, delta_gold, balance_after, source_type,
+                                       source_id, reason, idempotency_key)
+            SELECT :uid, :d{i}, upd.gold_balance - :t{i}, :st{i}, :sid{i}, :r{i}, :k{i}
+            FROM upd RETURNING id
+        )"""
+        )
+        params.update(
+            {
+                f"d{i}": e.delta,
+                f"t{i}": tail,
+                f"st{i}": e.source_type,
+                f"sid{i}": None if e.source_id is None else str(e.source_id),
+                f"r{i}": e.reason,
+                f"k{i}": e.idempotency_key,
+            }
+        )
+        selects.append(f"(SELECT id FROM e{i}) AS e{i}")
+    types: list[Any] = []
+    for a in attachments:
+        ctes.append(f"{a.name} AS ({a.sql})")
+        params.update(a.params)
+        types.extend(a.types)
+        if a.returning:
+            selects.append(a.returning)
+    sql = (
+        "WITH " + ",\n".join(ctes) + "\nSELECT upd.gold_balance, upd.experience_points,"
+        " upd.level, upd.old_level" + "".join(f", {s}" for s in selects) + " FROM upd"
+    )
+    stmt = text(sql)
+    if types:
+        stmt = stmt.bindparams(*types)
+    try:
+        row = session.execute(stmt, params).mappings().one_or_none()
+    except IntegrityError as exc:
+        if "uq_wallet_ledger_idempotency_key" in str(exc.orig):
+            raise RetryTransaction("duplicate ledger key") from exc
+        raise
+    if row is None:
+        balance = session.execute(
+            text("SELECT gold_balance FROM users WHERE id = :uid"), {"uid": user_id}
+        ).scalar()
+        if balance is None:
+            raise NotFound("user not found", details={"user_id": user_id})
+        raise InsufficientGold(details={"balance": int(balance), "required": -min_prefix})
+    fixed = {"gold_balance", "experience_points", "level", "old_level"}
+    entry_cols = {f"e{i}" for i in range(len(rows))}
+    return Settlement(
+        balance=int(row["gold_balance"]),
+        experience_points=int(row["experience_points"]),
+        level=int(row["level"]),
+        old_level=int(row["old_level"]),
+        entry_ids=tuple(int(row[f"e{i}"]) for i in range(len(rows))),
+        extra={k: v for k, v in row.items() if k not in fixed and k not in entry_cols},
+    )

@@ -23,16 +23,10 @@ def upgrade() -> None:
         "feature_flags",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "client_visible", sa.Boolean(), server_default="false", nullable=False
-        ),
+        sa.Column("client_visible", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("description", sa.String(length=255), nullable=True),
-        sa.Column(
-            "rollout_percent", sa.Integer(), server_default="100", nullable=False
-        ),
-        sa.Column(
-            "target_tiers", postgresql.ARRAY(sa.String(length=16)), nullable=True
-        ),
+        sa.Column("rollout_percent", sa.Integer(), server_default="100", nullable=False),
+        sa.Column("target_tiers", postgresql.ARRAY(sa.String(length=16)), nullable=True),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -93,9 +87,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint(
-            "consumer", "event_id", name=op.f("pk_processed_events")
-        ),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_events")),
     )
     op.create_table(
         "user_daily_activity",
@@ -114,13 +106,9 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("is_admin", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default="true", nullable=False),
-        sa.Column(
-            "tier", sa.String(length=16), server_default="STANDARD", nullable=False
-        ),
+        sa.Column("tier", sa.String(length=16), server_default="STANDARD", nullable=False),
         sa.Column("level", sa.Integer(), server_default="1", nullable=False),
-        sa.Column(
-            "experience_points", sa.BigInteger(), server_default="0", nullable=False
-        ),
+        sa.Column("experience_points", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("gold_balance", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("invite_code", sa.String(length=32), nullable=True),
         sa.Column(
@@ -139,12 +127,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "tier IN ('STANDARD', 'PREMIUM', 'VIP')", name=op.f("ck_users_tier_valid")
         ),
-        sa.CheckConstraint(
-            "experience_points >= 0", name=op.f("ck_users_xp_non_negative")
-        ),
-        sa.CheckConstraint(
-            "gold_balance >= 0", name=op.f("ck_users_gold_non_negative")
-        ),
+        sa.CheckConstraint("experience_points >= 0", name=op.f("ck_users_xp_non_negative")),
+        sa.CheckConstraint("gold_balance >= 0", name=op.f("ck_users_gold_non_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("nickname", name=op.f("uq_users_nickname")),
         sa.UniqueConstraint("site_id", name=op.f("uq_users_site_id")),
@@ -170,9 +154,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_admin_audit")),
     )
-    op.create_index(
-        op.f("ix_admin_audit_created_at"), "admin_audit", ["created_at"], unique=False
-    )
+    op.create_index(op.f("ix_admin_audit_created_at"), "admin_audit", ["created_at"], unique=False)
     op.create_table(
         "invite_codes",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -215,9 +197,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("jti", name=op.f("pk_refresh_tokens")),
     )
-    op.create_index(
-        "ix_refresh_tokens_family", "refresh_tokens", ["family_id"], unique=False
-    )
+    op.create_index("ix_refresh_tokens_family", "refresh_tokens", ["family_id"], unique=False)
     op.create_table(
         "wallet_ledger",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -239,9 +219,7 @@ def upgrade() -> None:
             "balance_after >= 0",
             name=op.f("ck_wallet_ledger_balance_after_non_negative"),
         ),
-        sa.CheckConstraint(
-            "delta_gold <> 0", name=op.f("ck_wallet_ledger_delta_non_zero")
-        ),
+        sa.CheckConstraint("delta_gold <> 0", name=op.f("ck_wallet_ledger_delta_non_zero")),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -249,13 +227,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_wallet_ledger")),
-        sa.UniqueConstraint(
-            "idempotency_key", name=op.f("uq_wallet_ledger_idempotency_key")
-        ),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_wallet_ledger_idempotency_key")),
     )
-    op.create_index(
-        "ix_wallet_ledger_user_id_id", "wallet_ledger", ["user_id", "id"], unique=False
-    )
+    op.create_index("ix_wallet_ledger_user_id_id", "wallet_ledger", ["user_id", "id"], unique=False)
     # ### end Alembic commands ###
 
 

@@ -1,0 +1,137 @@
+"""Sessions, recent rounds and the per-game stats of SPEC §3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ccweb.errors import Conflict, NotFound
+from ccweb.events import iso
+from ccweb.games.models import GAME_TYPES
+
+
+def start_session(session: Session, user_id: int, game_type: str) -> dict[str, Any]:
+    row = session.execute(
+        text(
+            "INSERT INTO game_sessions (user_id, game_type) VALUES (:u, :g)"
+            " RETURNING id, started_at"
+        ),
+        {"u": user_id, "g": game_type},
+    ).one()
+    return {"session_id": row.id, "game_type": game_type, "started_at": iso(row.started_at)}
+
+
+def end_session(session: Session, user_id: int, session_id: int) -> dict[str, Any]:
+    row = session.execute(
+        text("""UPDATE game_sessions SET ended_at = now()
+                WHERE id = :id AND user_id = :u AND ended_at IS NULL
+                RETURNING id, game_type, rounds, total_bet, total_payout, started_at,
+                          ended_at"""),
+        {"id": session_id, "u": user_id},
+    ).one_or_none()
+    if row is None:
+        exists = session.execute(
+            text("SELECT 1 FROM game_sessions WHERE id = :id AND user_id = :u"),
+            {"id": session_id, "u": user_id},
+        ).first()
+        if exists is None:
+            raise NotFound("session not found", details={"session_id": session_id})
+        raise Conflict(
+            "session already ended", code="ALREADY_ENDED", details={"session_id": session_id}
+        )
+    return _session_out(row._mapping)
+
+
+def _session_out(r: Any) -> dict[str, Any]:
+    ended = r["ended_at"]
+    duration = (ended - r["started_at"]).total_seconds() if ended else None
+    return {
+        "session_id": r["id"],
+        "game_type": r["game_type"],
+        "rounds": r["rounds"],
+        "total_bet": r["total_bet"],
+        "total_payout": r["total_payout"],
+        "net": r["total_payout"] - r["total_bet"],
+        "duration_s": None if duration is None else round(duration, 3),
+        "started_at": iso(r["started_at"]),
+        "ended_at": iso(ended),
+    }
+
+
+def recent_sessions(conn: Connection | Session, user_id: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT id, game_type, rounds, total_bet, total_payout, started_at, ended_at"
+            " FROM game_sessions WHERE user_id = :u ORDER BY id DESC LIMIT :limit"
+        ),
+        {"u": user_id, "limit": limit},
+    ).mappings()
+    return [_session_out(r) for r in rows]
+
+
+def recent_rounds(conn: Connection | Session, user_id: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT id, game_type, session_id, bet, payout, outcome, server_seed_hash,"
+            " client_seed, nonce, detail, created_at FROM game_rounds WHERE user_id = :u"
+            " ORDER BY id DESC LIMIT :limit"
+        ),
+        {"u": user_id, "limit": limit},
+    ).mappings()
+    return [
+        {
+            "round_id": r["id"],
+            **{
+                k: r[k]
+                for k in (
+                    "game_type",
+                    "session_id",
+                    "bet",
+                    "payout",
+                    "outcome",
+                    "server_seed_hash",
+                    "client_seed",
+                    "nonce",
+                    "detail",
+                )
+            },
+            "created_at": iso(r["created_at"]),
+        }
+        for r in rows
+    ]
+
+
+def stats(conn: Connection | Session, user_id: int) -> dict[str, Any]:
+    """Exactly the SPEC keys: aggregate and per game (every game present, zeros if unplayed).
+    ``max_win`` is the largest payout of a winning round; ``win_rate`` = wins / plays."""
+    rows = {
+        r["game_type"]: r
+        for r in conn.execute(
+            text(
+                "SELECT game_type, total, wins, losses, max_win FROM game_stats WHERE user_id = :u"
+            ),
+            {"u": user_id},
+        ).mappings()
+    }
+    games = {
+        g: {
+            "total": int(rows[g]["total"]) if g in rows else 0,
+            "wins": int(rows[g]["wins"]) if g in rows else 0,
+            "losses": int(rows[g]["losses"]) if g in rows else 0,
+            "max_win": int(rows[g]["max_win"]) if g in rows else 0,
+        }
+        for g in GAME_TYPES
+    }
+    total = sum(g["total"] for g in games.values())
+    wins = sum(g["wins"] for g in games.values())
+    return {
+        "total_games_played": total,
+        "total_wins": wins,
+        "total_losses": sum(g["losses"] for g in games.values()),
+        "win_rate": round(wins / total, 4) if total else 0.0,
+        "overall_max_win": max(g["max_win"] for g in games.values()),
+        "games": games,
+    }

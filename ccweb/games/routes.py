@@ -1,0 +1,153 @@
+"""Games API (SPEC §3 Games): four games, fairness, sessions, rounds, stats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Blueprint, g
+
+from ccweb.db import in_transaction, read_only, unit_of_work
+from ccweb.games import config, history, seeds, service
+from ccweb.games.engines import crash, gacha, rps, slot
+from ccweb.games.engines.base import RoundResult, check_bet
+from ccweb.games.schemas import (
+    CrashIn,
+    GachaIn,
+    LimitQuery,
+    RotateIn,
+    RpsIn,
+    SessionStartIn,
+    SpinIn,
+)
+from ccweb.http.auth import auth_required
+from ccweb.http.validation import doc, validate
+from ccweb.idempotency.service import idempotent
+
+bp = Blueprint("games", __name__, url_prefix="/api/games")
+PLAY_ERRORS = (400, 404, 409)
+
+
+def _play(session_id: int | None, draw: Callable[[Iterator[float], int], RoundResult]) -> Any:
+    return in_transaction(lambda s: service.play(s, g.user_id, draw, session_id=session_id))
+
+
+@bp.post("/slot/spin")
+@doc("Spin the slot: 3×3 reels, five paylines", errors=PLAY_ERRORS)
+@auth_required
+@idempotent
+@validate(body=SpinIn)
+def slot_spin(body: SpinIn) -> Any:
+    cfg = config.DEFAULT_SLOT
+    check_bet(body.bet, cfg.max_bet)
+    return _play(body.session_id, lambda rng, _pity: slot.play(cfg, rng, body.bet))
+
+
+@bp.post("/gacha/pull")
+@doc(
+    "Pull 1 or 10 items at a fixed cost per pull; pity guarantees the top rarity",
+    errors=PLAY_ERRORS,
+)
+@auth_required
+@idempotent
+@validate(body=GachaIn)
+def gacha_pull(body: GachaIn) -> Any:
+    cfg = config.DEFAULT_GACHA
+    gacha.check_count(cfg, body.count)
+    return _play(body.session_id, lambda rng, pity: gacha.play(cfg, rng, body.count, pity))
+
+
+@bp.post("/rps/play")
+@doc("Rock-paper-scissors against the house", errors=PLAY_ERRORS)
+@auth_required
+@idempotent
+@validate(body=RpsIn)
+def rps_play(body: RpsIn) -> Any:
+    cfg = config.DEFAULT_RPS
+    check_bet(body.bet, cfg.max_bet)
+    return _play(body.session_id, lambda rng, _pity: rps.play(cfg, rng, body.bet, body.choice))
+
+
+@bp.post("/crash/bet")
+@doc(
+    "Crash with automatic cash-out: wins floor(bet × auto_cashout) if it is reached",
+    errors=PLAY_ERRORS,
+)
+@auth_required
+@idempotent
+@validate(body=CrashIn)
+def crash_bet(body: CrashIn) -> Any:
+    cfg = config.DEFAULT_CRASH
+    check_bet(body.bet, cfg.max_bet)
+    crash.check_auto_cashout(cfg, body.auto_cashout)
+    return _play(
+        body.session_id, lambda rng, _pity: crash.play(cfg, rng, body.bet, body.auto_cashout)
+    )
+
+
+@bp.get("/fairness")
+@doc("The committed server seed hash, client seed and next nonce")
+@auth_required
+def fairness_current() -> Any:
+    with unit_of_work() as s:
+        return seeds.public_view(g.user_id, s)
+
+
+@bp.post("/fairness/rotate")
+@doc("Reveal the current server seed and commit a new one")
+@auth_required
+@validate(body=RotateIn)
+def fairness_rotate(body: RotateIn) -> Any:
+    return in_transaction(lambda s: seeds.rotate(s, g.user_id, body.client_seed))
+
+
+@bp.get("/fairness/revealed")
+@doc("Server seeds revealed by earlier rotations (newest first)")
+@auth_required
+@validate(query=LimitQuery)
+def fairness_revealed(query: LimitQuery) -> Any:
+    with read_only() as conn:
+        return {"items": seeds.revealed(conn, g.user_id, query.limit)}
+
+
+@bp.post("/sessions/start")
+@doc("Start a play session", status=201)
+@auth_required
+@validate(body=SessionStartIn)
+def session_start(body: SessionStartIn) -> Any:
+    with unit_of_work() as s:
+        return history.start_session(s, g.user_id, body.game_type), 201
+
+
+@bp.post("/sessions/<int:session_id>/end")
+@doc("End a session and get its summary", errors=(404, 409))
+@auth_required
+def session_end(session_id: int) -> Any:
+    with unit_of_work() as s:
+        return history.end_session(s, g.user_id, session_id)
+
+
+@bp.get("/sessions/recent")
+@doc("Recent sessions, newest first")
+@auth_required
+@validate(query=LimitQuery)
+def sessions_recent(query: LimitQuery) -> Any:
+    with read_only() as conn:
+        return {"items": history.recent_sessions(conn, g.user_id, query.limit)}
+
+
+@bp.get("/rounds/recent")
+@doc("Recent rounds with their fairness inputs (seed hash, client seed, nonce)")
+@auth_required
+@validate(query=LimitQuery)
+def rounds_recent(query: LimitQuery) -> Any:
+    with read_only() as conn:
+        return {"items": history.recent_rounds(conn, g.user_id, query.limit)}
+
+
+@bp.get("/stats/me")
+@doc("Aggregate and per-game stats of the current player")
+@auth_required
+def stats_me() -> Any:
+    with read_only() as conn:
+        return {"success": True, "stats": history.stats(conn, g.user_id)}
