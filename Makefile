@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 LINT_PATHS := ccweb worker realtime tests scripts bench loadtests migrations/env.py
 
-.PHONY: run test lint fmt migrate seed services services-down bench venv clean
+.PHONY: run test lint fmt migrate seed services services-down bench bench-play venv clean
 
 $(STAMP): requirements.txt
 	@scripts/bootstrap.sh "$(PY)" "$(VENV)"
@@ -43,6 +43,10 @@ seed: venv services
 
 bench: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.auth_me
+	@scripts/with-services.sh $(BIN)/python -m bench.play
+
+bench-play: venv
+	@scripts/with-services.sh $(BIN)/python -m bench.play
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

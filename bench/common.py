@@ -123,3 +123,46 @@ def run_wrk(
         "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
         "socket_errors": 0.0 if not errors else 1.0,
     }
+
+
+def run_wrk_players(
+    base: str,
+    tokens: list[str],
+    *,
+    method: str,
+    path: str,
+    body: str | None = None,
+    connections: int = 16,
+    seconds: int = 10,
+    threads: int = 2,
+) -> dict[str, float]:
+    """wrk over many players (bench/wrk_players.lua); returns req/s, p50/p95/p99 in ms and
+    the number of non-2xx/socket errors."""
+    env = {
+        **os.environ,
+        "BENCH_TOKENS": ",".join(tokens),
+        "BENCH_METHOD": method,
+        "BENCH_PATH": path,
+        "BENCH_THREADS": str(threads),
+    }
+    if body is not None:
+        env["BENCH_BODY"] = body
+    out = subprocess.run(
+        [
+            ensure_wrk(),
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(ROOT / "bench" / "wrk_players.lua"),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    stats: dict[str, float] = json.loads(line[len("BENCH ") :])
+    stats["rps"] = stats["requests"] / stats["seconds"]
+    return stats

@@ -21,14 +21,17 @@ class JSONProvider(DefaultJSONProvider):
 
 def create_app(settings: Settings | None = None) -> Flask:
     from ccweb import db
+    from ccweb.actions.routes import bp as actions_bp
     from ccweb.admin.routes import bp as admin_bp
     from ccweb.auth.routes import bp as auth_bp
+    from ccweb.dashboard.routes import bp as dashboard_bp
     from ccweb.errors import register_error_handlers
     from ccweb.games.routes import bp as games_bp
     from ccweb.http.openapi import bp as openapi_bp
     from ccweb.logs import configure_logging, init_request_logging
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
+    from ccweb.streak.routes import bp as streak_bp
     from ccweb.wallet.routes import bp as rewards_bp
 
     settings = settings or get_settings()
@@ -44,6 +47,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     http_metrics.init_app(app)
     init_request_logging(app, settings)
     register_error_handlers(app)
-    for bp in (ops_bp, openapi_bp, auth_bp, rewards_bp, admin_bp, games_bp):
+    for bp in (
+        ops_bp,
+        openapi_bp,
+        auth_bp,
+        rewards_bp,
+        admin_bp,
+        games_bp,
+        actions_bp,
+        streak_bp,
+        dashboard_bp,
+    ):
         app.register_blueprint(bp)
     return app

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ccweb import events
 from ccweb.admin import audit
+from ccweb.dashboard.cache import touch
 from ccweb.errors import Duplicate, ValidationFailed
 from ccweb.events import iso
 from ccweb.flags import service as flags
@@ -72,6 +73,7 @@ def adjust_gold(
         meta={"admin_id": admin_id},
     )
     if not result.replayed:
+        touch(session, user_id)
         audit.record(
             session,
             admin_id,

@@ -8,6 +8,11 @@ re-render. Works across processes (web and worker) because the version lives in 
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from ccweb.db import after_commit
@@ -37,3 +42,28 @@ def bump(user_ids: set[int]) -> None:
     for uid in user_ids:
         pipe.incr(version_key(uid))
     pipe.execute()
+
+
+VIEW_TTL_S = 60  # bounds staleness of time-driven content (event windows) between changes
+
+
+def cached_view(user_id: int, view: str, today: str, build: Callable[[], Any]) -> tuple[str, str]:
+    """Return ``(json_body, etag)`` of a per-player view, rendering it only when the
+    player's version (or the UTC day) changed since it was cached.
+
+    The version is read BEFORE rendering: a change committed while we render bumps the
+    version past the one we store, so the next read renders again instead of serving
+    the stale copy.
+    """
+    client = get_redis()
+    vkey, ckey = version_key(user_id), view_key(user_id, view)
+    version, cached = client.mget(vkey, ckey)
+    version = version or "0"
+    if cached:
+        entry = json.loads(cached)
+        if entry["v"] == version and entry["d"] == today:
+            return entry["b"], entry["e"]
+    body = json.dumps(build(), separators=(",", ":"), default=str)
+    etag = hashlib.sha256(body.encode()).hexdigest()[:24]
+    client.set(ckey, json.dumps({"v": version, "d": today, "e": etag, "b": body}), ex=VIEW_TTL_S)
+    return body, etag

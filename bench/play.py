@@ -1,0 +1,135 @@
+"""Benchmark: slot spins and dashboard reads with 16 concurrent clients (SPEC §5).
+
+Creates N players (signup + an admin top-up, through the API), then runs wrk against
+the real server (`python -m ccweb.server`, `CC_WEB_PROCESSES` processes) for:
+
+* spin      POST /api/games/slot/spin (a money write: one ledger statement)
+* dashboard GET /api/dashboard, cached (nothing changes between reads)
+* mixed     spin and dashboard from separate wrk runs at the same time (every read after
+            a spin misses the cache)
+
+and prints req/s, p50/p95/p99 next to the targets and the PERFORMANCE.md figures.
+
+    make bench-play      # or: scripts/with-services.sh .venv/bin/python -m bench.play
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from bench.common import ROOT, new_player, post_json, run_wrk_players, server
+
+PEER_WRITE_RPS, PEER_WRITE_P95 = 2986, 9.4  # Nakama wallet debit + ledger row
+PEER_READ_RPS, PEER_READ_P95 = 6518, 4.7  # Nakama authenticated account read
+PROTO_ONE_STATEMENT_RPS = 1545  # PERFORMANCE.md prototype spin, one statement, one process
+TARGET_SPIN_P95, TARGET_DASH_P95 = 50.0, 25.0
+
+
+def players(base: str, n: int) -> list[str]:
+    admin = post_json(
+        base + "/api/auth/admin/login", {"site_id": "admin", "password": "admin-pass-1234"}
+    )["access_token"]
+    tokens = []
+    for _ in range(n):
+        p = new_player(base)
+        post_json(
+            f"{base}/api/admin/users/{p['user']['id']}/gold",
+            {"delta": 10_000_000, "reason": "benchmark bankroll"},
+            admin,
+        )
+        tokens.append(p["access_token"])
+    return tokens
+
+
+def show(name: str, r: dict[str, Any], ref_rps: float, ref_p95: float, target: float) -> None:
+    verdict = "PASS" if r["p95_ms"] < target else "FAIL"
+    print(
+        f"  {name:<10} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
+        f"  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']:.0f}   target p95 < {target:.0f} ms:"
+        f" {verdict}   vs peer {r['rps'] / ref_rps:.2f}x rps, p95 {r['p95_ms'] / ref_p95:.1f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--players", type=int, default=64)
+    parser.add_argument("--processes", type=int, default=2, help="CC_WEB_PROCESSES")
+    parser.add_argument("--bet", type=int, default=10)
+    args = parser.parse_args()
+    subprocess.run(
+        [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
+    )
+    spin_body = f'{{"bet": {args.bet}}}'
+    with server({"CC_WEB_PROCESSES": str(args.processes)}) as base:
+        tokens = players(base, args.players)
+        run_wrk_players(
+            base,
+            tokens,
+            method="POST",
+            path="/api/games/slot/spin",
+            body=spin_body,
+            connections=args.connections,
+            seconds=2,
+        )  # warm-up
+        print(
+            f"{args.connections} connections, {args.players} players, {args.processes} web"
+            f" process(es), wrk -t2, {args.seconds}s per run"
+        )
+        spin = run_wrk_players(
+            base,
+            tokens,
+            method="POST",
+            path="/api/games/slot/spin",
+            body=spin_body,
+            connections=args.connections,
+            seconds=args.seconds,
+        )
+        show("spin", spin, PEER_WRITE_RPS, PEER_WRITE_P95, TARGET_SPIN_P95)
+        print(
+            f"             spins/s vs PERFORMANCE.md one-statement prototype:"
+            f" {spin['rps'] / PROTO_ONE_STATEMENT_RPS:.2f}x"
+        )
+        dash = run_wrk_players(
+            base,
+            tokens,
+            method="GET",
+            path="/api/dashboard",
+            connections=args.connections,
+            seconds=args.seconds,
+        )
+        show("dashboard", dash, PEER_READ_RPS, PEER_READ_P95, TARGET_DASH_P95)
+        half = max(1, args.connections // 2)
+        results: dict[str, dict[str, Any]] = {}
+
+        def run(name: str, **kw: Any) -> None:
+            results[name] = run_wrk_players(
+                base, tokens, connections=half, seconds=args.seconds, **kw
+            )
+
+        jobs = [
+            threading.Thread(
+                target=run,
+                args=("spin",),
+                kwargs={"method": "POST", "path": "/api/games/slot/spin", "body": spin_body},
+            ),
+            threading.Thread(
+                target=run, args=("dashboard",), kwargs={"method": "GET", "path": "/api/dashboard"}
+            ),
+        ]
+        for j in jobs:
+            j.start()
+        for j in jobs:
+            j.join()
+        print(f"  mixed ({half} spin + {half} dashboard connections, same players):")
+        show("spin", results["spin"], PEER_WRITE_RPS, PEER_WRITE_P95, TARGET_SPIN_P95)
+        show("dashboard", results["dashboard"], PEER_READ_RPS, PEER_READ_P95, TARGET_DASH_P95)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Client-reported player actions: stored for recent-activity views and emitted as
+``user.action`` events (the realtime hub will push them as ``user_action``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ccweb import events
+from ccweb.dashboard.cache import touch
+from ccweb.events import iso
+from ccweb.outbox.writer import emit
+
+_INSERT = text(
+    """
+    INSERT INTO user_actions (user_id, action_type, context)
+    SELECT :uid, a.action_type, a.context
+    FROM jsonb_to_recordset(:rows) AS a(action_type text, context jsonb)
+    RETURNING id, action_type, context, created_at
+    """
+).bindparams(bindparam("rows", type_=JSONB))
+
+
+def _out(r: Any) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "action_type": r["action_type"],
+        "context": r["context"],
+        "created_at": iso(r["created_at"]),
+    }
+
+
+def record(session: Session, user_id: int, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert one or many actions in one statement, in order; one event per action."""
+    rows = session.execute(_INSERT, {"uid": user_id, "rows": actions}).mappings().all()
+    out = [_out(r) for r in sorted(rows, key=lambda r: r["id"])]
+    for a in out:
+        emit(
+            session,
+            events.USER_ACTION,
+            user_id,
+            {"action_id": a["id"], "action_type": a["action_type"], "context": a["context"]},
+        )
+    touch(session, user_id)
+    return out
+
+
+def recent(conn: Connection | Session, user_id: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT id, action_type, context, created_at FROM user_actions"
+            " WHERE user_id = :u ORDER BY id DESC LIMIT :limit"
+        ),
+        {"u": user_id, "limit": limit},
+    ).mappings()
+    return [_out(r) for r in rows]
