@@ -37,8 +37,9 @@ def ensure_wrk() -> str:
 
 
 @contextmanager
-def server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``python -m ccweb.server`` (gevent, one process) on a free port."""
+def server(extra_env: dict[str, str] | None = None, worker: bool = False) -> Iterator[str]:
+    """Run ``python -m ccweb.server`` on a free port (and ``python -m worker`` beside it,
+    as in production, when ``worker``)."""
     port = free_port()
     env = {
         **os.environ,
@@ -49,6 +50,7 @@ def server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         **(extra_env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "ccweb.server"], cwd=ROOT, env=env)
+    side = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env) if worker else None
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -59,8 +61,10 @@ def server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
                 time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for p in (proc, side):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=10)
 
 
 def post_json(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:

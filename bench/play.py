@@ -1,7 +1,8 @@
 """Benchmark: slot spins and dashboard reads with 16 concurrent clients (SPEC §5).
 
 Creates N players (signup + an admin top-up, through the API), then runs wrk against
-the real server (`python -m ccweb.server`, `CC_WEB_PROCESSES` processes) for:
+the real server (`python -m ccweb.server`, `CC_WEB_PROCESSES` processes, with the worker
+running beside it as in production) for:
 
 * spin      POST /api/games/slot/spin (a money write: one ledger statement)
 * dashboard GET /api/dashboard, cached (nothing changes between reads)
@@ -66,7 +67,7 @@ def main() -> None:
         [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
     )
     spin_body = f'{{"bet": {args.bet}}}'
-    with server({"CC_WEB_PROCESSES": str(args.processes)}) as base:
+    with server({"CC_WEB_PROCESSES": str(args.processes)}, worker=True) as base:
         tokens = players(base, args.players)
         run_wrk_players(
             base,

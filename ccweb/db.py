@@ -90,6 +90,29 @@ def _run_after_commit(session: Session) -> None:
             log.exception("after-commit hook failed")
 
 
+def after_commit_redis(session: Session, queue: Callable[[Any], None]) -> None:
+    """Queue Redis commands (``queue(pipeline)``) to send after commit. Every such effect
+    of one unit of work (fast-path publish, cache version bumps) shares ONE pipeline,
+    i.e. one round trip. Best effort: a failure is logged, never raised (the relay and
+    cache TTLs cover for it)."""
+    queued: list[Callable[[Any], None]] | None = session.info.get("redis_after_commit")
+    if queued is None:
+        queued = session.info["redis_after_commit"] = []
+        after_commit(session, lambda: _run_redis_batch(queued))
+    queued.append(queue)
+
+
+def _run_redis_batch(queued: list[Callable[[Any], None]]) -> None:
+    from ccweb.redis_client import get_redis
+
+    pipe = get_redis().pipeline(transaction=False)
+    for queue in queued:
+        queue(pipe)
+    errors = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+    if errors:
+        log.warning("after-commit Redis batch: %d command(s) failed: %r", len(errors), errors[0])
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """One transaction: commit on success, roll back on error, then post-commit hooks."""

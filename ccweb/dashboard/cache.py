@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ccweb.db import after_commit
+from ccweb.db import after_commit_redis
 from ccweb.redis_client import get_redis, key
 
 
@@ -31,17 +31,13 @@ def touch(session: Session, user_id: int) -> None:
     touched: set[int] | None = session.info.get("touched_players")
     if touched is None:
         touched = session.info["touched_players"] = set()
-        after_commit(session, lambda: bump(touched))
+        after_commit_redis(session, lambda pipe: _queue_bumps(pipe, touched))
     touched.add(user_id)
 
 
-def bump(user_ids: set[int]) -> None:
-    if not user_ids:
-        return
-    pipe = get_redis().pipeline(transaction=False)
+def _queue_bumps(pipe: Any, user_ids: set[int]) -> None:
     for uid in user_ids:
         pipe.incr(version_key(uid))
-    pipe.execute()
 
 
 VIEW_TTL_S = 60  # bounds staleness of time-driven content (event windows) between changes

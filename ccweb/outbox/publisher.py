@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
+from redis.exceptions import NoScriptError
 
 from ccweb.config import Settings, get_settings
 from ccweb.events import partition_of, stream_key
@@ -32,42 +33,67 @@ return false
 
 
 class Publisher:
+    """Queues the publish script as EVALSHA (no SCRIPT EXISTS round trip per pipeline,
+    which redis-py's registered scripts would add); the script is loaded once per client
+    and reloaded if Redis forgot it."""
+
+    _shas: ClassVar[dict[int, str]] = {}
+
     def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.redis = client
-        self._script = client.register_script(_PUBLISH_LUA)
 
-    def _keys(self, partition: int, event_id: str) -> list[str]:
+    def _sha(self, reload: bool = False) -> str:
+        sha = self._shas.get(id(self.redis))
+        if sha is None or reload:
+            sha = str(self.redis.script_load(_PUBLISH_LUA))
+            self._shas[id(self.redis)] = sha
+        return sha
+
+    def queue(self, pipe: Any, partition: int, envelope: dict[str, Any] | str) -> None:
+        """Add one publish to ``pipe`` (its result: entry id, or None if already seen)."""
+        env = json.loads(envelope) if isinstance(envelope, str) else envelope
+        data = envelope if isinstance(envelope, str) else json.dumps(envelope, default=str)
         stream = stream_key(partition, self.settings)
-        return [stream, f"{stream}:seen:{event_id}"]
+        pipe.evalsha(
+            self._sha(),
+            2,
+            stream,
+            f"{stream}:seen:{env['event_id']}",
+            self.settings.publish_dedupe_ttl_s,
+            env["event_id"],
+            env["event_type"],
+            "" if env.get("user_id") is None else str(env["user_id"]),
+            data,
+        )
+
+    def queue_envelopes(self, pipe: Any, envelopes: list[dict[str, Any]]) -> None:
+        for e in envelopes:
+            self.queue(pipe, partition_of(e["user_id"], self.settings), e)
+        OUTBOX_PUBLISHED.labels(path="fast", result="sent").inc(len(envelopes))
 
     def publish(self, items: Iterable[tuple[int, dict[str, Any] | str]], path: str) -> list[bool]:
-        """Publish ``(partition, envelope)`` pairs in order; returns, per item, whether it
-        was new to the stream (False = already published earlier)."""
+        """Publish ``(partition, envelope)`` pairs in order, in one pipeline; returns, per
+        item, whether it was new to the stream (False = already published earlier)."""
         items = list(items)
         if not items:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for partition, envelope in items:
-            env = json.loads(envelope) if isinstance(envelope, str) else envelope
-            data = envelope if isinstance(envelope, str) else json.dumps(envelope, default=str)
-            user_id = "" if env.get("user_id") is None else str(env["user_id"])
-            self._script(
-                keys=self._keys(partition, env["event_id"]),
-                args=[
-                    self.settings.publish_dedupe_ttl_s,
-                    env["event_id"],
-                    env["event_type"],
-                    user_id,
-                    data,
-                ],
-                client=pipe,
-            )
-        results = [bool(r) for r in pipe.execute()]
-        fresh = sum(results)
-        OUTBOX_PUBLISHED.labels(path=path, result="new").inc(fresh)
-        OUTBOX_PUBLISHED.labels(path=path, result="duplicate").inc(len(results) - fresh)
-        return results
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for partition, envelope in items:
+                self.queue(pipe, partition, envelope)
+            results = pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
+                self._sha(reload=True)  # Redis restarted or flushed its scripts
+                continue
+            for r in results:
+                if isinstance(r, Exception):
+                    raise r
+            break
+        fresh = [bool(r) for r in results]
+        OUTBOX_PUBLISHED.labels(path=path, result="new").inc(sum(fresh))
+        OUTBOX_PUBLISHED.labels(path=path, result="duplicate").inc(len(fresh) - sum(fresh))
+        return fresh
 
     def publish_envelopes(self, envelopes: list[dict[str, Any]], path: str = "fast") -> list[bool]:
         return self.publish(

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from ccweb.config import get_settings
-from ccweb.db import after_commit
+from ccweb.db import after_commit_redis
 from ccweb.events import make_envelope, partition_of
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,26 @@ def _schedule_publish(session: Session, envelope: dict[str, Any]) -> None:
     pending = session.info.get("outbox_pending")
     if pending is None:
         pending = session.info["outbox_pending"] = []
-        after_commit(session, lambda: _publish_after_commit(pending))
+        after_commit_redis(session, lambda pipe: _queue_fast_path(pipe, pending))
     pending.append(envelope)
+
+
+def _queue_fast_path(pipe: Any, envelopes: list[dict[str, Any]]) -> None:
+    """Fast path: publish right after commit, in the unit of work's Redis pipeline. If it
+    fails (Redis down, script flushed) the relay publishes the rows a moment later."""
+    if not FAST_PATH_ENABLED or not envelopes:
+        return
+    from ccweb.outbox.publisher import Publisher
+    from ccweb.redis_client import get_redis
+
+    try:
+        Publisher(get_redis()).queue_envelopes(pipe, envelopes)
+    except Exception:
+        log.warning(
+            "fast-path publish not queued; leaving %d events to the relay",
+            len(envelopes),
+            exc_info=True,
+        )
 
 
 def emit(
@@ -98,19 +116,3 @@ def emit(
         event_type, user_id, payload, dedupe_key=dedupe_key, trace_id=trace_id, service=service
     )
     return add(session, envelope)
-
-
-def _publish_after_commit(envelopes: list[dict[str, Any]]) -> None:
-    if not FAST_PATH_ENABLED or not envelopes:
-        return
-    from ccweb.outbox.publisher import Publisher
-    from ccweb.redis_client import get_redis
-
-    try:
-        Publisher(get_redis()).publish_envelopes(envelopes, path="fast")
-    except Exception:  # the relay will publish it; the request already succeeded
-        log.warning(
-            "fast-path publish failed; leaving %d events to the relay",
-            len(envelopes),
-            exc_info=True,
-        )
