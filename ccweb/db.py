@@ -98,11 +98,11 @@ def after_commit_redis(session: Session, queue: Callable[[Any], None]) -> None:
     queued: list[Callable[[Any], None]] | None = session.info.get("redis_after_commit")
     if queued is None:
         queued = session.info["redis_after_commit"] = []
-        after_commit(session, lambda: _run_redis_batch(queued))
+        after_commit(session, lambda: run_redis_batch(queued))
     queued.append(queue)
 
 
-def _run_redis_batch(queued: list[Callable[[Any], None]]) -> None:
+def run_redis_batch(queued: list[Callable[[Any], None]]) -> None:
     from ccweb.redis_client import get_redis
 
     pipe = get_redis().pipeline(transaction=False)
@@ -130,12 +130,13 @@ def unit_of_work() -> Iterator[Session]:
 
 
 @contextmanager
-def read_only() -> Iterator[Connection]:
-    """A pooled connection in autocommit mode for hot read paths.
+def autocommit() -> Iterator[Connection]:
+    """A pooled connection in autocommit mode, for hot reads and single-statement writes.
 
     psycopg2 opens a transaction with a separate BEGIN round trip and ends it with a
-    COMMIT round trip; a single SELECT does not need either, so reads through here cost
-    one round trip instead of three (and skip the ORM session entirely).
+    COMMIT round trip; a single SELECT — or a single data-modifying statement such as a
+    game round's settle, which is atomic on its own — needs neither, so it costs one
+    round trip instead of three (and skips the ORM session entirely).
     """
     with _autocommit_engine().connect() as conn:
         yield conn

@@ -89,6 +89,7 @@ def clean_state(settings: Settings) -> Iterator[None]:
     """Every test starts from empty tables and an empty Redis DB."""
     from ccweb import db
     from ccweb.flags.service import invalidate_cache
+    from ccweb.games import round_ids, seed_cache
     from ccweb.models import Base
     from ccweb.outbox import writer
 
@@ -98,6 +99,8 @@ def clean_state(settings: Settings) -> Iterator[None]:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     redis.Redis.from_url(settings.redis_url).flushdb()
     invalidate_cache()
+    round_ids.discard()  # the sequences restart with the tables
+    seed_cache.clear()
     writer.FAST_PATH_ENABLED = True
     yield
     set_settings(settings)

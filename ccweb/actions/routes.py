@@ -9,7 +9,7 @@ from flask import Blueprint, g
 from pydantic import Field, field_validator
 
 from ccweb.actions import service
-from ccweb.db import read_only, unit_of_work
+from ccweb.db import autocommit, unit_of_work
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import QuerySchema, Schema, doc, validate
 
@@ -61,5 +61,5 @@ def create_bulk(body: BulkIn) -> Any:
 @auth_required
 @validate(query=RecentQuery)
 def recent(query: RecentQuery) -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return {"items": service.recent(conn, g.user_id, query.limit)}

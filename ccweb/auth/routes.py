@@ -8,7 +8,7 @@ from flask import Blueprint, g
 
 from ccweb.auth import service
 from ccweb.auth.schemas import LoginIn, RefreshIn, SignupIn, TokenOut, UserOut
-from ccweb.db import in_transaction, read_only, unit_of_work
+from ccweb.db import autocommit, in_transaction, unit_of_work
 from ccweb.errors import TokenRevoked
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc, validate
@@ -78,5 +78,5 @@ def logout() -> Any:
 @doc("The current account", response=UserOut)
 @auth_required
 def me() -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return public_user(get_user(conn, g.user_id))

@@ -31,11 +31,11 @@ def touch(session: Session, user_id: int) -> None:
     touched: set[int] | None = session.info.get("touched_players")
     if touched is None:
         touched = session.info["touched_players"] = set()
-        after_commit_redis(session, lambda pipe: _queue_bumps(pipe, touched))
+        after_commit_redis(session, lambda pipe: queue_bumps(pipe, touched))
     touched.add(user_id)
 
 
-def _queue_bumps(pipe: Any, user_ids: set[int]) -> None:
+def queue_bumps(pipe: Any, user_ids: set[int]) -> None:
     for uid in user_ids:
         pipe.incr(version_key(uid))
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, request
 
 from ccweb.dashboard import service
 from ccweb.dashboard.cache import cached_view
-from ccweb.db import read_only
+from ccweb.db import autocommit
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc
 from ccweb.streak.service import utc_today
@@ -21,7 +21,7 @@ def _respond(view: str, build: Callable[[Any], dict[str, Any]]) -> Response:
     today = utc_today()
 
     def render() -> dict[str, Any]:
-        with read_only() as conn:
+        with autocommit() as conn:
             return build(conn)
 
     body, etag = cached_view(g.user_id, view, today.isoformat(), render)

@@ -77,7 +77,7 @@ def recent_rounds(conn: Connection | Session, user_id: int, limit: int) -> list[
         text(
             "SELECT id, game_type, session_id, bet, payout, outcome, server_seed_hash,"
             " client_seed, nonce, detail, created_at FROM game_rounds WHERE user_id = :u"
-            " ORDER BY id DESC LIMIT :limit"
+            " ORDER BY created_at DESC, id DESC LIMIT :limit"
         ),
         {"u": user_id, "limit": limit},
     ).mappings()

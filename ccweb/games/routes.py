@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from ccweb.db import in_transaction, read_only, unit_of_work
+from ccweb.db import autocommit, in_transaction, unit_of_work
 from ccweb.games import config, history, seeds, service
 from ccweb.games.engines import crash, gacha, rps, slot
 from ccweb.games.engines.base import RoundResult, check_bet
@@ -29,7 +29,7 @@ PLAY_ERRORS = (400, 404, 409)
 
 
 def _play(session_id: int | None, draw: Callable[[Iterator[float], int], RoundResult]) -> Any:
-    return in_transaction(lambda s: service.play(s, g.user_id, draw, session_id=session_id))
+    return service.play(g.user_id, draw, session_id=session_id)
 
 
 @bp.post("/slot/spin")
@@ -106,7 +106,7 @@ def fairness_rotate(body: RotateIn) -> Any:
 @auth_required
 @validate(query=LimitQuery)
 def fairness_revealed(query: LimitQuery) -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return {"items": seeds.revealed(conn, g.user_id, query.limit)}
 
 
@@ -132,7 +132,7 @@ def session_end(session_id: int) -> Any:
 @auth_required
 @validate(query=LimitQuery)
 def sessions_recent(query: LimitQuery) -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return {"items": history.recent_sessions(conn, g.user_id, query.limit)}
 
 
@@ -141,7 +141,7 @@ def sessions_recent(query: LimitQuery) -> Any:
 @auth_required
 @validate(query=LimitQuery)
 def rounds_recent(query: LimitQuery) -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return {"items": history.recent_rounds(conn, g.user_id, query.limit)}
 
 
@@ -149,5 +149,5 @@ def rounds_recent(query: LimitQuery) -> Any:
 @doc("Aggregate and per-game stats of the current player")
 @auth_required
 def stats_me() -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return {"success": True, "stats": history.stats(conn, g.user_id)}

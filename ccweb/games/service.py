@@ -1,46 +1,46 @@
-"""Playing a round: the provably-fair draw, the engine, and one money statement.
+"""Playing a round: the provably-fair draw, the engine, and ONE money statement.
 
-A round costs two SQL statements in one transaction:
+A round is a single statement on an autocommit connection (atomic by itself, so no
+BEGIN/COMMIT round trips): :func:`ccweb.wallet.ledger.settle` with
 
-1. an upsert of the player's seed row that takes the next nonce (and locks the row, so
-   one player's rounds are serialized), allocates the round id and reads the gacha
-   pity counter;
-2. :func:`ccweb.wallet.ledger.settle`: bet debit + payout credit + XP/level, with the
-   round row, the stats upsert, the session counters and the ``game.round`` outbox row
-   attached — all or nothing.
+* a guard that advances the player's fairness nonce only if it is still the one the
+  round was drawn with (optimistic: the seed and nonce come from a per-process cache,
+  see :mod:`ccweb.games.seed_cache`) and the balance covers the bet;
+* the bet debit, the payout credit and the XP/level change;
+* attached inserts: the round row, the stats upsert, the session counters, the
+  ``game.round`` outbox row, and a ``user.level_up`` outbox row only if the level rose.
 
-If the balance cannot cover the bet, statement 2 writes nothing and the transaction
-(including the nonce) rolls back.
+If the guard fails (another process played or rotated the seed), nothing is written:
+the seed is reloaded and the round drawn again with the right nonce. A nonce is never
+used twice; in a rare race with a concurrent non-game debit one may be skipped.
+After the statement, one Redis pipeline publishes the events (fast path) and bumps the
+player's cache version.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from ccweb import events
 from ccweb.config import get_settings
-from ccweb.dashboard.cache import touch
-from ccweb.games import fairness
+from ccweb.dashboard.cache import queue_bumps
+from ccweb.db import autocommit, run_redis_batch
+from ccweb.errors import Conflict, NotFound
+from ccweb.games import fairness, round_ids, seed_cache
 from ccweb.games.engines.base import RoundResult
-from ccweb.outbox.writer import attachment, emit
-from ccweb.wallet.ledger import Attachment, Entry, settle
+from ccweb.outbox.writer import queue_fast_path, row_attachment
+from ccweb.wallet.ledger import Attachment, Entry, GuardRejected, settle
 
-_NEXT_ROUND = text(
-    """
-    INSERT INTO fairness_seeds (user_id, server_seed, server_seed_hash, client_seed, nonce)
-    VALUES (:uid, :seed, :hash, :client, 1)
-    ON CONFLICT (user_id) DO UPDATE SET nonce = fairness_seeds.nonce + 1
-    RETURNING server_seed, server_seed_hash, client_seed, nonce - 1 AS nonce,
-              nextval('game_rounds_id_seq') AS round_id,
-              (SELECT pity_counter FROM game_stats
-                WHERE user_id = :uid AND game_type = 'gacha') AS pity
-    """
-)
+_SEED_GUARD = """UPDATE fairness_seeds SET nonce = nonce + 1
+    WHERE user_id = :g_uid AND nonce = :g_nonce AND server_seed_hash = :g_hash
+      AND EXISTS (SELECT 1 FROM users WHERE id = :g_uid AND gold_balance >= :g_bet)
+    RETURNING nonce"""
+
+MAX_ATTEMPTS = 4
 
 _ROUND_SQL = """INSERT INTO game_rounds (id, user_id, game_type, session_id, bet, payout, outcome,
                                      server_seed_hash, client_seed, nonce, detail)
@@ -76,8 +76,8 @@ def _round_attachments(
     result: RoundResult,
     session_id: int | None,
     pity_after: int,
+    detail: dict[str, Any],
 ) -> list[Attachment]:
-    detail = result.to_dict()
     outcome = result.outcome
     atts = [
         Attachment(
@@ -96,7 +96,7 @@ def _round_attachments(
                 "r_nonce": seed.nonce,
                 "r_detail": detail,
             },
-            types=(bindparam("r_detail", type_=JSONB),),
+            types={"r_sid": "bigint", "r_detail": "jsonb"},
         ),
         Attachment(
             name="st",
@@ -131,28 +131,35 @@ def _round_attachments(
 
 
 def play(
-    session: Session,
     user_id: int,
     draw: Callable[[Iterator[float], int], RoundResult],
     *,
     session_id: int | None = None,
 ) -> dict[str, Any]:
-    """Play one round. ``draw(rng, pity)`` runs the engine with validated input and
-    returns its result; it is called once the nonce is reserved."""
-    fresh = fairness.SeedPair.fresh()
-    seed = session.execute(
-        _NEXT_ROUND,
-        {
-            "uid": user_id,
-            "seed": fresh.server_seed,
-            "hash": fresh.server_seed_hash,
-            "client": fresh.client_seed,
-        },
-    ).one()
-    pity_before = int(seed.pity or 0)
-    result = draw(fairness.floats(seed.server_seed, seed.client_seed, seed.nonce), pity_before)
-    pity_after = int(getattr(result, "pity", pity_before))
-    round_id = int(seed.round_id)
+    """Play one round. ``draw(rng, pity)`` runs the engine with validated input."""
+    with autocommit() as conn:
+        for _ in range(MAX_ATTEMPTS):
+            seed = seed_cache.get(user_id) or seed_cache.load(conn, user_id)
+            if seed is None:
+                raise NotFound("user not found", details={"user_id": user_id})
+            try:
+                return _settle_round(conn, user_id, seed, draw, session_id)
+            except GuardRejected:
+                seed_cache.forget(user_id)  # another process moved the nonce: reload
+    raise Conflict("too many concurrent rounds for this player; retry", code="IN_PROGRESS")
+
+
+def _settle_round(
+    conn: Connection,
+    user_id: int,
+    seed: seed_cache.SeedState,
+    draw: Callable[[Iterator[float], int], RoundResult],
+    session_id: int | None,
+) -> dict[str, Any]:
+    result = draw(fairness.floats(seed.server_seed, seed.client_seed, seed.nonce), seed.pity)
+    pity_after = int(getattr(result, "pity", seed.pity))
+    detail = result.to_dict()
+    round_id = round_ids.next_id(conn)
     payload = {
         "round_id": round_id,
         "game_type": result.game_type,
@@ -162,39 +169,62 @@ def play(
         "outcome": result.outcome,
         "session_id": session_id,
     }
-    envelope = events.make_envelope(
+    round_event = events.make_envelope(
         events.GAME_ROUND, user_id, payload, dedupe_key=f"round:{round_id}"
     )
+    level_event = events.make_envelope(
+        events.USER_LEVEL_UP,
+        user_id,
+        {"source": "game.round", "round_id": round_id},
+        dedupe_key=f"level:round:{round_id}",
+    )
+    level_fields = {
+        "level": "upd.level",
+        "previous_level": "upd.old_level",
+        "experience_points": "upd.experience_points",
+    }
     settled = settle(
-        session,
+        conn,
         user_id=user_id,
         entries=[
             Entry(-result.bet, "game_bet", f"round:{round_id}:bet", round_id, result.game_type),
             Entry(result.payout, "game_win", f"round:{round_id}:win", round_id, result.game_type),
         ],
         xp=get_settings().xp_per_round,
+        guard=Attachment(
+            name="guard",
+            sql=_SEED_GUARD,
+            params={
+                "g_uid": user_id,
+                "g_nonce": seed.nonce,
+                "g_hash": seed.server_seed_hash,
+                "g_bet": result.bet,
+            },
+        ),
         attachments=(
-            *_round_attachments(user_id, round_id, seed, result, session_id, pity_after),
-            attachment(session, envelope),
+            *_round_attachments(user_id, round_id, seed, result, session_id, pity_after, detail),
+            row_attachment(round_event, "ob"),
+            row_attachment(
+                level_event, "lu", when="upd.level > upd.old_level", from_upd=level_fields
+            ),
         ),
     )
+    seed_cache.put(user_id, replace(seed, nonce=seed.nonce + 1, pity=pity_after))
     level_up = settled.level > settled.old_level
+    published = [round_event]
     if level_up:
-        emit(
-            session,
-            events.USER_LEVEL_UP,
-            user_id,
-            {
-                "level": settled.level,
-                "previous_level": settled.old_level,
-                "experience_points": settled.experience_points,
-                "source": "game.round",
-            },
+        level_event["payload"].update(
+            level=settled.level,
+            previous_level=settled.old_level,
+            experience_points=settled.experience_points,
         )
-    touch(session, user_id)
+        published.append(level_event)
+    run_redis_batch(
+        [lambda pipe: queue_fast_path(pipe, published), lambda pipe: queue_bumps(pipe, {user_id})]
+    )
     return {
         "round_id": round_id,
-        **result.to_dict(),
+        **detail,
         "gold_balance": settled.balance,
         "experience_points": settled.experience_points,
         "level": settled.level,
@@ -203,6 +233,6 @@ def play(
         "fairness": {
             "server_seed_hash": seed.server_seed_hash,
             "client_seed": seed.client_seed,
-            "nonce": int(seed.nonce),
+            "nonce": seed.nonce,
         },
     }

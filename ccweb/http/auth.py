@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from ccweb.auth import tokens
-from ccweb.db import read_only
+from ccweb.db import autocommit
 from ccweb.errors import Forbidden, Unauthorized
 from ccweb.users.models import TIERS
 from ccweb.users.service import get_user
@@ -48,7 +48,7 @@ def auth_required(fn: F | None = None, *, admin: bool = False, tier: str | None 
             g.claims = claims
             g.user_id = int(claims["sub"])
             if admin or tier:
-                with read_only() as conn:
+                with autocommit() as conn:
                     user = get_user(conn, g.user_id)
                 if not user["is_active"]:
                     raise Unauthorized("account disabled")

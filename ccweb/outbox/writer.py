@@ -55,15 +55,36 @@ def attachment(session: Session, envelope: dict[str, Any], name: str = "ob") -> 
     settle money and write their event in one statement. The fast-path publish is
     scheduled like :func:`add` does; if the statement writes nothing (insufficient gold)
     the transaction is rolled back by the caller and nothing is published."""
+    _schedule_publish(session, envelope)
+    return row_attachment(envelope, name)
+
+
+def row_attachment(
+    envelope: dict[str, Any],
+    name: str = "ob",
+    *,
+    when: str | None = None,
+    from_upd: dict[str, str] | None = None,
+) -> Any:
+    """The outbox INSERT as an attachment, without scheduling any publish (callers on an
+    autocommit connection publish themselves once the statement has returned).
+
+    ``when`` is an extra SQL condition on ``upd`` (e.g. ``upd.level > upd.old_level``);
+    ``from_upd`` sets payload keys from ``upd`` columns (``{"level": "upd.level"}``), so
+    the stored envelope carries values only the statement knows. The caller must set the
+    same values in its Python copy before publishing it.
+    """
     from ccweb.wallet.ledger import Attachment
 
     settings = get_settings()
-    _schedule_publish(session, envelope)
+    env_sql = f":{name}_env"
+    for key, expr in (from_upd or {}).items():
+        env_sql = f"jsonb_set({env_sql}, '{{payload,{key}}}', to_jsonb({expr}))"
     return Attachment(
         name=name,
         sql=f"""INSERT INTO outbox (event_id, event_type, user_id, partition, envelope)
-            SELECT CAST(:{name}_eid AS uuid), :{name}_type, :{name}_uid, :{name}_p, :{name}_env
-            FROM upd""",
+            SELECT CAST(:{name}_eid AS uuid), :{name}_type, :{name}_uid, :{name}_p, {env_sql}
+            FROM upd{f" WHERE {when}" if when else ""}""",
         params={
             f"{name}_eid": envelope["event_id"],
             f"{name}_type": envelope["event_type"],
@@ -71,7 +92,7 @@ def attachment(session: Session, envelope: dict[str, Any], name: str = "ob") -> 
             f"{name}_p": partition_of(envelope["user_id"], settings),
             f"{name}_env": envelope,
         },
-        types=(bindparam(f"{name}_env", type_=JSONB),),
+        types={f"{name}_env": "jsonb", f"{name}_uid": "bigint"},
     )
 
 
@@ -79,11 +100,11 @@ def _schedule_publish(session: Session, envelope: dict[str, Any]) -> None:
     pending = session.info.get("outbox_pending")
     if pending is None:
         pending = session.info["outbox_pending"] = []
-        after_commit_redis(session, lambda pipe: _queue_fast_path(pipe, pending))
+        after_commit_redis(session, lambda pipe: queue_fast_path(pipe, pending))
     pending.append(envelope)
 
 
-def _queue_fast_path(pipe: Any, envelopes: list[dict[str, Any]]) -> None:
+def queue_fast_path(pipe: Any, envelopes: list[dict[str, Any]]) -> None:
     """Fast path: publish right after commit, in the unit of work's Redis pipeline. If it
     fails (Redis down, script flushed) the relay publishes the rows a moment later."""
     if not FAST_PATH_ENABLED or not envelopes:

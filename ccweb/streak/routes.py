@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from ccweb.db import in_transaction, read_only
+from ccweb.db import autocommit, in_transaction
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc
 from ccweb.idempotency.service import idempotent
@@ -33,5 +33,5 @@ def claim() -> Any:
 @doc("The effective streak, whether today is claimed, and the next reward", response=StatusOut)
 @auth_required
 def status() -> Any:
-    with read_only() as conn:
+    with autocommit() as conn:
         return service.status(conn, g.user_id, service.utc_today())

@@ -124,6 +124,7 @@ def claim(session: Session, user_id: int, today: date) -> dict[str, Any]:
             "sk_grace": today - timedelta(days=1) if grace_used else row["grace_used_on"],
             "sk_longest": max(int(row["longest"]), count),
         },
+        types={"sk_grace": "date"},
     )
     try:
         settled = settle(

@@ -18,14 +18,16 @@ So a key is applied at most once, and the ledger sum always equals the balance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ccweb import pg
 from ccweb.db import RetryTransaction
 from ccweb.errors import InsufficientGold, NotFound
 
@@ -140,23 +142,6 @@ def history(
     return [dict(r) for r in rows]
 
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-
-def _compiled(sql: str, types: tuple[Any, ...]) -> Any:
-    """``text()`` parses bind parameters with a regex on every call (≈0.2 ms for a settle
-    statement); the statement shapes are few, so keep them."""
-    cache_key = (sql, tuple(b.key for b in types))
-    stmt = _STATEMENTS.get(cache_key)
-    if stmt is None:
-        stmt = text(sql)
-        if types:
-            stmt = stmt.bindparams(*types)
-        if len(_STATEMENTS) < 256:
-            _STATEMENTS[cache_key] = stmt
-    return stmt
-
-
 @dataclass(frozen=True)
 class Entry:
     """One ledger row of a :func:`settle` call."""
@@ -175,14 +160,16 @@ class Attachment:
     ``sql`` may read ``upd`` (columns ``gold_balance``, ``experience_points``, ``level``,
     ``old_level``) and must not touch ``users``. ``returning`` is an optional SQL
     expression list added to the final SELECT (e.g. ``(SELECT id FROM rnd) AS round_id``).
-    Parameter names must be unique across attachments.
+    Parameter names must be unique across attachments. The statement runs as a prepared
+    statement (:mod:`ccweb.pg`): declare in ``types`` the SQL type of any parameter that
+    may be ``None`` or is JSON.
     """
 
     name: str
     sql: str
     params: dict[str, Any]
     returning: str | None = None
-    types: tuple[Any, ...] = ()
+    types: dict[str, str] = field(default_factory=dict)  # SQL types of nullable/JSON params
 
 
 @dataclass(frozen=True)
@@ -195,20 +182,30 @@ class Settlement:
     extra: dict[str, Any]
 
 
+class GuardRejected(Exception):
+    """The ``guard`` of a :func:`settle` call matched no row: nothing was written."""
+
+
 def settle(
-    session: Session,
+    session: Session | Connection,
     *,
     user_id: int,
     entries: list[Entry],
     xp: int = 0,
     attachments: tuple[Attachment, ...] = (),
+    guard: Attachment | None = None,
 ) -> Settlement:
     """Apply several ledger rows (e.g. a bet and its payout), an XP gain and the caller's
     attached inserts in ONE statement. The balance must stay >= 0 after every entry in
     order (a bet must be covered before its payout is added). Zero deltas are skipped.
 
-    Raises :class:`InsufficientGold` / :class:`NotFound`; nothing is written then. A
-    duplicate idempotency key raises :class:`RetryTransaction` (see :func:`apply`).
+    ``guard`` is an optional data-modifying CTE that runs first; the balance moves only if
+    it returns a row (games use it to advance the fairness nonce optimistically). Being
+    one statement, a settle on an autocommit connection is a whole transaction by itself.
+
+    Raises :class:`InsufficientGold` / :class:`NotFound` / :class:`GuardRejected`; the
+    money, the ledger and the attachments are then unchanged. A duplicate idempotency key
+    raises :class:`RetryTransaction` (see :func:`apply`).
     """
     rows = [e for e in entries if e.delta != 0]
     if any(not isinstance(e.delta, int) or abs(e.delta) > MAX_ABS_DELTA for e in rows):
@@ -221,14 +218,15 @@ def settle(
         running += e.delta
         min_prefix = min(min_prefix, running)
     params: dict[str, Any] = {"uid": user_id, "net": net, "min_prefix": min_prefix, "xp": xp}
+    guard_clause = "AND EXISTS (SELECT 1 FROM guard)" if guard is not None else ""
     ctes = [
-        """upd AS (
+        f"""upd AS (
             UPDATE users u SET gold_balance = u.gold_balance + :net,
                 experience_points = u.experience_points + :xp,
                 level = (u.experience_points + :xp) / 500 + 1,
                 updated_at = now()
             FROM (SELECT id, level AS old_level FROM users WHERE id = :uid) prev
-            WHERE u.id = prev.id AND u.gold_balance + :min_prefix >= 0
+            WHERE u.id = prev.id AND u.gold_balance + :min_prefix >= 0 {guard_clause}
             RETURNING u.gold_balance, u.experience_points, u.level, prev.old_level
         )"""
     ]
@@ -255,32 +253,40 @@ def settle(
             }
         )
         selects.append(f"(SELECT id FROM e{i}) AS e{i}")
-    types: list[Any] = []
+    types: dict[str, str] = {f"sid{i}": "text" for i in range(len(rows))}
+    if guard is not None:
+        ctes.insert(0, f"guard AS ({guard.sql})")
+        params.update(guard.params)
+        types.update(guard.types)
+    types.update({f"r{i}": "text" for i in range(len(rows))})
     for a in attachments:
         ctes.append(f"{a.name} AS ({a.sql})")
         params.update(a.params)
-        types.extend(a.types)
+        types.update(a.types)
         if a.returning:
             selects.append(a.returning)
     sql = (
         "WITH " + ",\n".join(ctes) + "\nSELECT upd.gold_balance, upd.experience_points,"
-        " upd.level, upd.old_level" + "".join(f", {s}" for s in selects) + " FROM upd"
+        " upd.level, upd.old_level, (SELECT gold_balance FROM users WHERE id = :uid)"
+        " AS balance_before"
+        + "".join(f", {s}" for s in selects)
+        + " FROM (SELECT 1) AS one LEFT JOIN upd ON true"
     )
-    stmt = _compiled(sql, tuple(types))
     try:
-        row = session.execute(stmt, params).mappings().one_or_none()
+        found = pg.execute(session, sql, params, types)
     except IntegrityError as exc:
         if "uq_wallet_ledger_idempotency_key" in str(exc.orig):
             raise RetryTransaction("duplicate ledger key") from exc
         raise
-    if row is None:
-        balance = session.execute(
-            text("SELECT gold_balance FROM users WHERE id = :uid"), {"uid": user_id}
-        ).scalar()
+    row = found[0]
+    if row["gold_balance"] is None:
+        balance = row["balance_before"]
         if balance is None:
             raise NotFound("user not found", details={"user_id": user_id})
+        if guard is not None and balance + min_prefix >= 0:
+            raise GuardRejected(guard.name)
         raise InsufficientGold(details={"balance": int(balance), "required": -min_prefix})
-    fixed = {"gold_balance", "experience_points", "level", "old_level"}
+    fixed = {"gold_balance", "experience_points", "level", "old_level", "balance_before"}
     entry_cols = {f"e{i}" for i in range(len(rows))}
     return Settlement(
         balance=int(row["gold_balance"]),

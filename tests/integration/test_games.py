@@ -257,3 +257,59 @@ def test_idempotency_key_replays_a_spin(client, player):
     assert again.get_json() == first.get_json()
     assert q("SELECT count(*) AS n FROM game_rounds")[0]["n"] == 1
     assert balance(user["id"]) == first.get_json()["gold_balance"]
+
+
+def test_rounds_stay_exact_when_another_process_moves_the_seed(client, player):
+    """The per-process seed cache is optimistic: if another process played (nonce moved)
+    or rotated the seed, the round is redrawn with the committed state — never with a
+    used nonce or a revealed seed."""
+    user, headers = player
+    first = client.post("/api/games/slot/spin", json={"bet": 10}, headers=headers).get_json()
+    assert first["fairness"]["nonce"] == 0
+    # another process plays twice: the committed nonce is now 3
+    in_transaction(
+        lambda s: s.execute(
+            text("UPDATE fairness_seeds SET nonce = nonce + 2 WHERE user_id = :u"),
+            {"u": user["id"]},
+        )
+    )
+    second = client.post("/api/games/slot/spin", json={"bet": 10}, headers=headers).get_json()
+    assert second["fairness"]["nonce"] == 3
+    # another process rotates the seed
+    in_transaction(
+        lambda s: s.execute(
+            text(
+                "UPDATE fairness_seeds SET server_seed = md5(server_seed) || md5(user_id::text),"
+                " server_seed_hash = :h,"
+                " nonce = 0 WHERE user_id = :u"
+            ),
+            {"u": user["id"], "h": "f" * 64},
+        )
+    )
+    third = client.post("/api/games/slot/spin", json={"bet": 10}, headers=headers).get_json()
+    assert third["fairness"] == {**third["fairness"], "server_seed_hash": "f" * 64, "nonce": 0}
+    assert q("SELECT nonce FROM fairness_seeds WHERE user_id = :u", u=user["id"]) == [{"nonce": 1}]
+    assert balance(user["id"]) == ledger_sum(user["id"])
+
+
+def test_level_up_is_in_the_response_and_an_event(client):
+    """500 XP is level 2: the round that crosses it says so and emits user.level_up."""
+    user = create_user(gold=10_000)
+    in_transaction(
+        lambda s: s.execute(
+            text("UPDATE users SET experience_points = 495 WHERE id = :u"), {"u": user["id"]}
+        )
+    )
+    headers = auth_headers(client, user)
+    r = client.post(
+        "/api/games/rps/play", json={"bet": 10, "choice": "rock"}, headers=headers
+    ).get_json()
+    assert r["level_up"] is True and r["level"] == 2 and r["experience_points"] == 505
+    ev = q("SELECT envelope FROM outbox WHERE event_type = 'user.level_up'")
+    assert [e["envelope"]["payload"]["level"] for e in ev] == [2]
+    assert ev[0]["envelope"]["payload"]["previous_level"] == 1
+    again = client.post(
+        "/api/games/rps/play", json={"bet": 10, "choice": "rock"}, headers=headers
+    ).get_json()
+    assert again["level_up"] is False
+    assert len(q("SELECT envelope FROM outbox WHERE event_type = 'user.level_up'")) == 1

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
-from ccweb.db import in_transaction, read_only
+from ccweb.db import autocommit, in_transaction
 from ccweb.errors import Conflict, NotFound
 from ccweb.streak import service
 from tests.factories import auth_headers, balance, create_user, ledger_sum
@@ -30,7 +30,7 @@ def claim_on(uid: int, day: date) -> dict:
 
 
 def status_on(uid: int, day: date) -> dict:
-    with read_only() as conn:
+    with autocommit() as conn:
         return service.status(conn, uid, day)
 
 
