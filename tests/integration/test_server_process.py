@@ -107,3 +107,33 @@ def test_prefork_serves_from_several_processes_and_stops_them_all(subprocess_env
     assert all(
         not Path(f"/proc/{k}").exists() or "Z" in Path(f"/proc/{k}/stat").read_text() for k in kids
     )
+
+
+def test_server_entry_point_patches_gevent_first_and_makes_psycopg2_cooperative(
+    subprocess_env,
+):
+    """Importing the production entry point monkey-patches sockets and installs the
+    psycogreen wait callback, so one slow query cannot stall a whole web process: 8
+    concurrent 0.3 s queries finish in about 0.3 s, not 2.4 s."""
+    probe = (
+        "import ccweb.server, time, gevent, gevent.monkey, psycopg2.extensions\n"
+        "from sqlalchemy import text\n"
+        "from ccweb.db import autocommit\n"
+        "assert gevent.monkey.is_module_patched('socket')\n"
+        "assert psycopg2.extensions.get_wait_callback() is not None\n"
+        "def slow():\n"
+        "    with autocommit() as c: c.execute(text('SELECT pg_sleep(0.3)')).all()\n"
+        "slow()\n"
+        "t = time.monotonic(); gevent.joinall([gevent.spawn(slow) for _ in range(8)])\n"
+        "print(round(time.monotonic() - t, 2))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip().splitlines()[-1]) < 1.2
