@@ -64,6 +64,7 @@ class Settings:
     stream_maxlen: int = 1_000_000  # CC_STREAM_MAXLEN: approximate cap per partition
     worker_batch: int = 200  # CC_WORKER_BATCH: entries per XREADGROUP
     worker_block_ms: int = 1000  # CC_WORKER_BLOCK_MS
+    worker_linger_ms: int = 50  # CC_WORKER_LINGER_MS: let a small batch fill up first
     worker_reclaim_idle_ms: int = 30_000  # CC_WORKER_RECLAIM_IDLE_MS
     worker_max_deliveries: int = 5  # CC_WORKER_MAX_DELIVERIES: then dead-letter
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
@@ -102,6 +103,7 @@ class Settings:
             stream_maxlen=_int("CC_STREAM_MAXLEN", cls.stream_maxlen),
             worker_batch=_int("CC_WORKER_BATCH", cls.worker_batch),
             worker_block_ms=_int("CC_WORKER_BLOCK_MS", cls.worker_block_ms),
+            worker_linger_ms=_int("CC_WORKER_LINGER_MS", cls.worker_linger_ms),
             worker_reclaim_idle_ms=_int("CC_WORKER_RECLAIM_IDLE_MS", cls.worker_reclaim_idle_ms),
             worker_max_deliveries=_int("CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),

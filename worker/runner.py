@@ -232,7 +232,14 @@ class GroupConsumer:
         if now - self._last_reclaim >= min(1.0, self.settings.worker_reclaim_idle_ms / 1000):
             self._last_reclaim = now
             handled += self.handle(self.reclaim())
-        handled += self.handle(self.read_new(block_ms))
+        entries = self.read_new(block_ms)
+        linger = self.settings.worker_linger_ms
+        if block_ms is not None and linger > 0 and 0 < len(entries) < self.settings.worker_batch:
+            # A trickle would otherwise be handled one or two entries per transaction; a
+            # short wait lets the batch fill up (throughput) at a bounded latency cost.
+            time.sleep(linger / 1000)
+            entries += self.read_new(None)
+        handled += self.handle(entries)
         return handled
 
     def pending(self) -> int:

@@ -1,7 +1,8 @@
 """The outbox relay: publishes rows the fast path missed, in id order, then marks them.
 
 Runs inside the worker (``worker.relay``). Rows younger than ``relay_grace_s`` are left
-to the fast path; ``FOR UPDATE SKIP LOCKED`` lets several relays run side by side.
+to the fast path; several relays may run (one per worker), an advisory lock lets one of
+them publish at a time.
 Publishing is idempotent (see :mod:`ccweb.outbox.publisher`), so a relay killed between
 XADD and the UPDATE re-publishes nothing when it comes back.
 """
@@ -27,9 +28,12 @@ _CLAIM = text(
     WHERE published_at IS NULL AND created_at < now() - make_interval(secs => :grace)
     ORDER BY id
     LIMIT :limit
-    FOR UPDATE SKIP LOCKED
     """
 )
+# One relay at a time publishes (several may run for availability). A transaction-level
+# advisory lock instead of FOR UPDATE SKIP LOCKED: row locks would write every tuple once
+# more before it is marked, and order across relays is simpler with a single publisher.
+_RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('cc.outbox.relay'))")
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 
 
@@ -50,6 +54,8 @@ def relay_once(
     grace = settings.relay_grace_s if grace_s is None else grace_s
     publisher = Publisher(client, settings)
     with unit_of_work() as session:
+        if not session.execute(_RELAY_LOCK).scalar():
+            return 0
         rows = session.execute(_CLAIM, {"grace": grace, "limit": limit}).all()
         if not rows:
             return 0
