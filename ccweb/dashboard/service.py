@@ -11,9 +11,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from ccweb import pg
 from ccweb.actions.service import recent as recent_actions
-from ccweb.games.history import recent_sessions, stats
-from ccweb.streak.service import status as streak_status
+from ccweb.errors import NotFound
+from ccweb.games.history import session_out, stats
+from ccweb.streak.service import status_from_row
 from ccweb.users.service import get_user, public_user
 
 
@@ -37,14 +39,52 @@ def profile(conn: Connection, user_id: int) -> dict[str, Any]:
     }
 
 
+# Everything the dashboard reads, in one round trip: the user, the streak row and the
+# last three sessions (one row per session; user and streak columns repeat).
+_DASHBOARD = """
+    SELECT u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
+           u.gold_balance, u.created_at,
+           s.count AS s_count, s.last_claim_date AS s_last, s.grace_used_on AS s_grace,
+           gs.id AS gs_id, gs.game_type AS gs_game_type, gs.rounds AS gs_rounds,
+           gs.total_bet AS gs_total_bet, gs.total_payout AS gs_total_payout,
+           gs.started_at AS gs_started_at, gs.ended_at AS gs_ended_at
+    FROM users u
+    LEFT JOIN streaks s ON s.user_id = u.id
+    LEFT JOIN LATERAL (SELECT * FROM game_sessions WHERE user_id = u.id
+                       ORDER BY id DESC LIMIT 3) gs ON true
+    WHERE u.id = :uid
+    ORDER BY gs.id DESC NULLS LAST
+"""
+
+
 def dashboard(conn: Connection, user_id: int, today: date) -> dict[str, Any]:
+    rows = pg.execute(conn, _DASHBOARD, {"uid": user_id})
+    if not rows:
+        raise NotFound("user not found", details={"user_id": user_id})
+    first = rows[0]
+    user = public_user(first)
+    user["xp_to_next_level"] = xp_to_next_level(user["experience_points"], user["level"])
+    streak_row = (
+        None
+        if first["s_count"] is None
+        else {
+            "count": first["s_count"],
+            "last_claim_date": first["s_last"],
+            "grace_used_on": first["s_grace"],
+        }
+    )
+    sessions = [
+        session_out({k[3:]: v for k, v in r.items() if k.startswith("gs_")} | {"id": r["gs_id"]})
+        for r in rows
+        if r["gs_id"] is not None
+    ]
     return {
-        "profile": _profile_core(conn, user_id),
-        "streak": streak_status(conn, user_id, today),
+        "profile": user,
+        "streak": status_from_row(streak_row, today),
         "active_events": [],
         "missions": {"daily": [], "weekly": []},
         "pending_rewards": 0,
-        "recent_sessions": recent_sessions(conn, user_id, 3),
+        "recent_sessions": sessions,
         "shop_highlights": [],
         "recommendations": [],
     }

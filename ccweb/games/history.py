@@ -42,10 +42,10 @@ def end_session(session: Session, user_id: int, session_id: int) -> dict[str, An
         raise Conflict(
             "session already ended", code="ALREADY_ENDED", details={"session_id": session_id}
         )
-    return _session_out(row._mapping)
+    return session_out(row._mapping)
 
 
-def _session_out(r: Any) -> dict[str, Any]:
+def session_out(r: Any) -> dict[str, Any]:
     ended = r["ended_at"]
     duration = (ended - r["started_at"]).total_seconds() if ended else None
     return {
@@ -69,7 +69,7 @@ def recent_sessions(conn: Connection | Session, user_id: int, limit: int) -> lis
         ),
         {"u": user_id, "limit": limit},
     ).mappings()
-    return [_session_out(r) for r in rows]
+    return [session_out(r) for r in rows]
 
 
 def recent_rounds(conn: Connection | Session, user_id: int, limit: int) -> list[dict[str, Any]]:

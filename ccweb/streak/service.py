@@ -28,6 +28,7 @@ key ``streak:{user_id}:{date}`` is UNIQUE, a second guard against paying a day t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -174,6 +175,12 @@ def status(conn: Connection | Session, user_id: int, today: date) -> dict[str, A
     ``grace_available`` says whether a claim today could spend a grace.
     """
     row = conn.execute(_READ, {"uid": user_id}).mappings().one_or_none()
+    return status_from_row(row, today)
+
+
+def status_from_row(row: Mapping[Any, Any] | None, today: date) -> dict[str, Any]:
+    """:func:`status` from an already-read streak row (``count``, ``last_claim_date``,
+    ``grace_used_on``; None when the player never claimed)."""
     count = int(row["count"]) if row is not None else 0
     last = row["last_claim_date"] if row is not None else None
     grace_on = row["grace_used_on"] if row is not None else None
