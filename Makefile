@@ -44,6 +44,7 @@ seed: venv services
 bench: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.auth_me
 	@scripts/with-services.sh $(BIN)/python -m bench.play
+	@scripts/with-services.sh $(BIN)/python -m bench.cpu_cost
 
 bench-play: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.play

@@ -1,0 +1,83 @@
+"""Benchmark: CPU milliseconds per request, by process (web, PostgreSQL, worker).
+
+Latency percentiles on a shared 2-core VM swing ±30 % between identical runs; CPU time
+per request (read from /proc around a wrk run) is much steadier and says where the cost
+is. One web process, the worker beside it, 16 connections, 64 players.
+
+    scripts/with-services.sh .venv/bin/python -m bench.cpu_cost
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import ROOT, run_wrk_players, server
+from bench.play import players
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_seconds() -> float:
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry))
+            except OSError:
+                continue  # exited while we looked
+    return total
+
+
+def pid_of(pattern: str) -> int:
+    return int(subprocess.check_output(["pgrep", "-f", pattern]).split()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args()
+    subprocess.run(
+        [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
+    )
+    with server({"CC_WEB_PROCESSES": "1"}, worker=True) as base:
+        tokens = players(base, 64)
+        web, worker = pid_of("m ccweb.server"), pid_of("m worker$")
+        print("CPU ms per request (1 web process + worker, 16 connections)")
+        for name, method, path, body in (
+            ("spin", "POST", "/api/games/slot/spin", '{"bet": 10}'),
+            ("dashboard", "GET", "/api/dashboard", None),
+            ("auth/me", "GET", "/api/auth/me", None),
+        ):
+            before = cpu_seconds(web), postgres_seconds(), cpu_seconds(worker)
+            r = run_wrk_players(
+                base,
+                tokens,
+                method=method,
+                path=path,
+                body=body,
+                connections=16,
+                seconds=args.seconds,
+            )
+            after = cpu_seconds(web), postgres_seconds(), cpu_seconds(worker)
+            web_ms, pg_ms, wk_ms = (
+                1000 * (a - b) / r["requests"] for a, b in zip(after, before, strict=True)
+            )
+            print(
+                f"  {name:<10} web {web_ms:5.2f}  postgres {pg_ms:5.2f}  worker {wk_ms:5.2f}"
+                f"  total {web_ms + pg_ms + wk_ms:5.2f} ms   ({r['rps']:.0f} req/s,"
+                f" p95 {r['p95_ms']:.0f} ms)"
+            )
+
+
+if __name__ == "__main__":
+    main()
