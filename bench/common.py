@@ -37,7 +37,9 @@ def ensure_wrk() -> str:
 
 
 @contextmanager
-def server(extra_env: dict[str, str] | None = None, worker: bool = False) -> Iterator[str]:
+def server(
+    extra_env: dict[str, str] | None = None, worker: bool = False, worker_args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Run ``python -m ccweb.server`` on a free port (and ``python -m worker`` beside it,
     as in production, when ``worker``)."""
     port = free_port()
@@ -50,7 +52,11 @@ def server(extra_env: dict[str, str] | None = None, worker: bool = False) -> Ite
         **(extra_env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "ccweb.server"], cwd=ROOT, env=env)
-    side = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env) if worker else None
+    side = (
+        subprocess.Popen([sys.executable, "-m", "worker", *worker_args], cwd=ROOT, env=env)
+        if worker
+        else None
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):

@@ -45,13 +45,16 @@ def pid_of(pattern: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--worker-args", default="", help="e.g. '--no-relay'")
     args = parser.parse_args()
     subprocess.run(
         [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
     )
-    with server({"CC_WEB_PROCESSES": "1"}, worker=True) as base:
+    with server(
+        {"CC_WEB_PROCESSES": "1"}, worker=True, worker_args=tuple(args.worker_args.split())
+    ) as base:
         tokens = players(base, 64)
-        web, worker = pid_of("m ccweb.server"), pid_of("m worker$")
+        web, worker = pid_of("m ccweb.server"), pid_of("m worker")
         print("CPU ms per request (1 web process + worker, 16 connections)")
         for name, method, path, body in (
             ("spin", "POST", "/api/games/slot/spin", '{"bet": 10}'),

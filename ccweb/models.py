@@ -8,7 +8,7 @@ from ccweb.flags.models import FeatureFlag
 from ccweb.games.models import FairnessSeed, GameRound, GameSession, GameStats, RevealedSeed
 from ccweb.idempotency.models import IdempotencyRecord
 from ccweb.ops.models import ProcessedEvent, UserDailyActivity
-from ccweb.outbox.models import OutboxEvent
+from ccweb.outbox.models import OutboxEvent, RelayCursor
 from ccweb.streak.models import Streak
 from ccweb.users.models import User
 from ccweb.wallet.models import LedgerEntry
@@ -27,6 +27,7 @@ __all__ = [
     "OutboxEvent",
     "ProcessedEvent",
     "RefreshToken",
+    "RelayCursor",
     "RevealedSeed",
     "Streak",
     "User",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import redis
 
 from ccweb.config import Settings
 from ccweb.metrics import OUTBOX_PENDING
-from ccweb.outbox.relay import pending_count, relay_once
+from ccweb.outbox.relay import pending_count, prune, relay_once
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def run_relay(
             ticks += 1
             if ticks % 25 == 0:
                 OUTBOX_PENDING.set(pending_count())
+            if ticks % 300 == 0:
+                prune(timedelta(hours=settings.outbox_retention_h))
         except Exception:
             failures += 1
             if burst and failures >= 5:  # a one-off drain must end, not spin forever

@@ -1,16 +1,25 @@
-"""The outbox relay: publishes rows the fast path missed, in id order, then marks them.
+"""The outbox relay: publishes rows the fast path may have missed, in order, behind a
+cursor — without writing to the rows.
 
-Runs inside the worker (``worker.relay``). Rows younger than ``relay_grace_s`` are left
-to the fast path; several relays may run (one per worker), an advisory lock lets one of
-them publish at a time.
-Publishing is idempotent (see :mod:`ccweb.outbox.publisher`), so a relay killed between
-XADD and the UPDATE re-publishes nothing when it comes back.
+Every outbox row carries the id of the transaction that wrote it (``txid``). A
+transaction id below the current snapshot's ``xmin`` belongs to a transaction that has
+finished, so its rows are visible now or never will be. The relay therefore walks rows
+with ``(txid, id)`` after its cursor and ``txid < xmin``, in that order, publishes them
+(idempotently, see :mod:`ccweb.outbox.publisher`) and moves the cursor — one small
+update per batch instead of one per row. Rows younger than ``relay_grace_s`` are left
+to the fast path for a moment: the walk stops at the first one. A relay killed between
+XADD and moving the cursor re-publishes the batch, which the dedupe script ignores.
+
+Several relays may run (one per worker): the cursor row is locked with SKIP LOCKED, so
+one publishes at a time. A transaction that stays open holds the relay back (its
+rows' place in the order is not known until it ends); the fast path is unaffected.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import redis
 from sqlalchemy import text
@@ -21,20 +30,27 @@ from ccweb.outbox.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-_CLAIM = text(
+CURSOR = "default"
+_ENSURE = text(
+    "INSERT INTO outbox_relay_cursor (name) VALUES (:name) ON CONFLICT (name) DO NOTHING"
+)
+_LOCK = text(
+    "SELECT txid, last_id FROM outbox_relay_cursor WHERE name = :name FOR UPDATE SKIP LOCKED"
+)
+_BATCH = text(
     """
-    SELECT id, partition, envelope::text AS envelope
-    FROM outbox
-    WHERE published_at IS NULL AND created_at < now() - make_interval(secs => :grace)
-    ORDER BY id
+    SELECT o.id, o.txid, o.partition, o.envelope::text AS envelope, o.created_at
+    FROM outbox o
+    WHERE (o.txid, o.id) > (:txid, :last_id)
+      AND o.txid < ((pg_snapshot_xmin(pg_current_snapshot()))::text)::bigint
+    ORDER BY o.txid, o.id
     LIMIT :limit
     """
 )
-# One relay at a time publishes (several may run for availability). A transaction-level
-# advisory lock instead of FOR UPDATE SKIP LOCKED: row locks would write every tuple once
-# more before it is marked, and order across relays is simpler with a single publisher.
-_RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('cc.outbox.relay'))")
-_MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+_MOVE = text(
+    "UPDATE outbox_relay_cursor SET txid = :txid, last_id = :last_id, updated_at = now()"
+    " WHERE name = :name"
+)
 
 
 def relay_once(
@@ -45,30 +61,68 @@ def relay_once(
     grace_s: float | None = None,
     after_publish: Callable[[], None] | None = None,
 ) -> int:
-    """Publish and mark one batch; returns how many rows it handled.
+    """Publish one batch and move the cursor; returns how many rows it passed.
 
-    ``after_publish`` runs between XADD and marking: the crash-recovery test kills the
-    relay process there, the worst moment for exactly-once delivery.
+    ``after_publish`` runs between XADD and moving the cursor: the crash-recovery test
+    kills the relay process there, the worst moment for exactly-once delivery.
     """
     settings = settings or get_settings()
-    grace = settings.relay_grace_s if grace_s is None else grace_s
-    publisher = Publisher(client, settings)
+    grace = timedelta(seconds=settings.relay_grace_s if grace_s is None else grace_s)
     with unit_of_work() as session:
-        if not session.execute(_RELAY_LOCK).scalar():
+        session.execute(_ENSURE, {"name": CURSOR})
+        cursor = session.execute(_LOCK, {"name": CURSOR}).one_or_none()
+        if cursor is None:
+            return 0  # another relay holds the cursor
+        rows = session.execute(
+            _BATCH, {"txid": cursor.txid, "last_id": cursor.last_id, "limit": limit}
+        ).all()
+        cutoff = datetime.now(UTC) - grace
+        ready = []
+        for r in rows:
+            if r.created_at > cutoff:
+                break  # leave it (and everything after it) to the fast path for now
+            ready.append(r)
+        if not ready:
             return 0
-        rows = session.execute(_CLAIM, {"grace": grace, "limit": limit}).all()
-        if not rows:
-            return 0
-        publisher.publish(((r.partition, r.envelope) for r in rows), path="relay")
+        Publisher(client, settings).publish(
+            ((r.partition, r.envelope) for r in ready), path="relay"
+        )
         if after_publish is not None:
             after_publish()
-        session.execute(_MARK, {"ids": [r.id for r in rows]})
-    return len(rows)
+        last = ready[-1]
+        session.execute(_MOVE, {"txid": last.txid, "last_id": last.id, "name": CURSOR})
+    return len(ready)
 
 
 def pending_count() -> int:
+    """Rows not yet behind the relay's cursor (the outbox lag)."""
     with unit_of_work() as session:
         return int(
-            session.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+            session.execute(
+                text(
+                    "SELECT count(*) FROM outbox o LEFT JOIN outbox_relay_cursor c"
+                    " ON c.name = :name"
+                    " WHERE (o.txid, o.id) > (coalesce(c.txid, 0), coalesce(c.last_id, 0))"
+                ),
+                {"name": CURSOR},
+            ).scalar()
             or 0
         )
+
+
+def prune(retention: timedelta, batch: int = 5000) -> int:
+    """Delete published rows older than ``retention`` (the outbox is a buffer, not the
+    event history: that lives in Kafka/ClickHouse)."""
+    with unit_of_work() as session:
+        result = session.execute(
+            text(
+                """
+                DELETE FROM outbox WHERE id IN (
+                    SELECT o.id FROM outbox o JOIN outbox_relay_cursor c ON c.name = :name
+                    WHERE (o.txid, o.id) <= (c.txid, c.last_id) AND o.created_at < :cutoff
+                    ORDER BY o.txid, o.id LIMIT :batch)
+                """
+            ),
+            {"name": CURSOR, "cutoff": datetime.now(UTC) - retention, "batch": batch},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -62,8 +62,10 @@ def outbox_rows() -> list[dict[str, Any]]:
             dict(r)
             for r in s.execute(
                 text(
-                    "SELECT id, event_id::text AS event_id, event_type, user_id, partition,"
-                    " envelope, published_at FROM outbox ORDER BY id"
+                    "SELECT o.id, o.event_id::text AS event_id, o.event_type, o.user_id,"
+                    " o.partition, o.envelope, coalesce((o.txid, o.id) <= (c.txid, c.last_id),"
+                    " false) AS published FROM outbox o LEFT JOIN outbox_relay_cursor c"
+                    " ON c.name = 'default' ORDER BY o.id"
                 )
             ).mappings()
         ]

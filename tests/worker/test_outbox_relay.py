@@ -62,7 +62,7 @@ def test_emit_in_committed_unit_of_work_writes_row_and_one_stream_entry(settings
     assert envelope["source"] == {"service": "ccweb", "host": settings.hostname}
     assert envelope["payload"] == {"bet": 10}
     assert row["partition"] == partition_of(user_id, settings)
-    assert row["published_at"] is None  # the fast path publishes; the relay marks
+    assert not row["published"]  # the fast path publishes; the relay marks
 
     entries = all_entries(rds, settings)
     assert len(entries) == 1
@@ -117,7 +117,7 @@ def test_relay_publishes_what_the_fast_path_missed_exactly_once(
     settings, rds, user_id, fast_path_off
 ):
     """With the fast path dead, nothing reaches the stream at commit; relay_once
-    publishes the row (one entry), marks it published_at, and a second relay_once
+    publishes the row (one entry), moves the cursor past it, and a second relay_once
     publishes nothing new."""
     env = emit_event(user_id)
     assert all_entries(rds, settings) == []
@@ -127,7 +127,7 @@ def test_relay_publishes_what_the_fast_path_missed_exactly_once(
     entries = stream_entries(rds, user_stream(settings, user_id))
     assert [f["event_id"] for _, f in entries] == [env["event_id"]]
     assert json.loads(entries[0][1]["data"]) == env
-    assert outbox_rows()[0]["published_at"] is not None
+    assert outbox_rows()[0]["published"]
     assert pending_count() == 0
 
     assert relay_once(rds, settings, grace_s=0) == 0
@@ -140,7 +140,7 @@ def test_relay_leaves_rows_younger_than_the_grace_period(settings, rds, user_id,
     emit_event(user_id)
     assert relay_once(rds, settings, grace_s=60) == 0
     assert all_entries(rds, settings) == []
-    assert outbox_rows()[0]["published_at"] is None
+    assert not outbox_rows()[0]["published"]
 
 
 def test_relay_after_fast_path_marks_without_duplicating(settings, rds, user_id):
@@ -152,7 +152,7 @@ def test_relay_after_fast_path_marks_without_duplicating(settings, rds, user_id)
 
     assert relay_once(rds, settings, grace_s=0) == 1
     assert [f["event_id"] for _, _, f in all_entries(rds, settings)] == [env["event_id"]]
-    assert outbox_rows()[0]["published_at"] is not None
+    assert outbox_rows()[0]["published"]
     assert metric("cc_outbox_published_total", path="relay", result="duplicate") == before + 1
 
 
@@ -185,5 +185,5 @@ def test_relay_publishes_in_outbox_id_order_across_batches(settings, rds, fast_p
     for stream in {s for s, _, _ in entries}:  # whole partitions follow commit order too
         on_stream = [f["event_id"] for s, _, f in entries if s == stream]
         assert on_stream == [e for e in ids_in_order if e in set(on_stream)]
-    assert all(r["published_at"] is not None for r in outbox_rows())
+    assert all(r["published"] for r in outbox_rows())
     assert pending_count() == 0
