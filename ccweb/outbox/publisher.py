@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import redis
@@ -50,21 +50,35 @@ class Publisher:
             self._shas[id(self.redis)] = sha
         return sha
 
-    def queue(self, pipe: Any, partition: int, envelope: dict[str, Any] | str) -> None:
-        """Add one publish to ``pipe`` (its result: entry id, or None if already seen)."""
-        env = json.loads(envelope) if isinstance(envelope, str) else envelope
-        data = envelope if isinstance(envelope, str) else json.dumps(envelope, default=str)
+    def queue_raw(
+        self,
+        pipe: Any,
+        partition: int,
+        event_id: str,
+        event_type: str,
+        user_id: int | None,
+        data: str,
+    ) -> None:
+        """Add one publish of an already-serialized envelope to ``pipe`` (its result:
+        the entry id, or None if the event was already seen)."""
         stream = stream_key(partition, self.settings)
         pipe.evalsha(
             self._sha(),
             2,
             stream,
-            f"{stream}:seen:{env['event_id']}",
+            f"{stream}:seen:{event_id}",
             self.settings.publish_dedupe_ttl_s,
-            env["event_id"],
-            env["event_type"],
-            "" if env.get("user_id") is None else str(env["user_id"]),
+            event_id,
+            event_type,
+            "" if user_id is None else str(user_id),
             data,
+        )
+
+    def queue(self, pipe: Any, partition: int, envelope: dict[str, Any] | str) -> None:
+        env = json.loads(envelope) if isinstance(envelope, str) else envelope
+        data = envelope if isinstance(envelope, str) else json.dumps(envelope, default=str)
+        self.queue_raw(
+            pipe, partition, env["event_id"], env["event_type"], env.get("user_id"), data
         )
 
     def queue_envelopes(self, pipe: Any, envelopes: list[dict[str, Any]]) -> None:
@@ -72,16 +86,12 @@ class Publisher:
             self.queue(pipe, partition_of(e["user_id"], self.settings), e)
         OUTBOX_PUBLISHED.labels(path="fast", result="sent").inc(len(envelopes))
 
-    def publish(self, items: Iterable[tuple[int, dict[str, Any] | str]], path: str) -> list[bool]:
-        """Publish ``(partition, envelope)`` pairs in order, in one pipeline; returns, per
-        item, whether it was new to the stream (False = already published earlier)."""
-        items = list(items)
-        if not items:
-            return []
+    def _run(self, fill: Callable[[Any], None], path: str) -> list[bool]:
+        """Execute one pipeline of publishes (reloading the script once if Redis lost it);
+        per publish, whether it was new to the stream."""
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
-            for partition, envelope in items:
-                self.queue(pipe, partition, envelope)
+            fill(pipe)
             results = pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
                 self._sha(reload=True)  # Redis restarted or flushed its scripts
@@ -94,6 +104,41 @@ class Publisher:
         OUTBOX_PUBLISHED.labels(path=path, result="new").inc(sum(fresh))
         OUTBOX_PUBLISHED.labels(path=path, result="duplicate").inc(len(fresh) - sum(fresh))
         return fresh
+
+    def publish(self, items: Iterable[tuple[int, dict[str, Any] | str]], path: str) -> list[bool]:
+        """Publish ``(partition, envelope)`` pairs in order, in one pipeline; returns, per
+        item, whether it was new to the stream (False = already published earlier)."""
+        items = list(items)
+        if not items:
+            return []
+
+        def fill(pipe: Any) -> None:
+            for partition, envelope in items:
+                self.queue(pipe, partition, envelope)
+
+        return self._run(fill, path)
+
+    def publish_rows(self, rows: list[tuple[int, str, str, int | None, str]], path: str) -> int:
+        """Publish outbox rows ``(partition, event_id, event_type, user_id, envelope_json)``
+        that were probably published already (the relay's case): one cheap EXISTS per row
+        on the dedupe keys first, then the full script only for what Redis has not seen
+        (still atomic, so a race with the fast path publishes once). Returns how many were
+        new to the stream."""
+        if not rows:
+            return 0
+        check = self.redis.pipeline(transaction=False)
+        for partition, event_id, *_ in rows:
+            check.exists(f"{stream_key(partition, self.settings)}:seen:{event_id}")
+        missing = [r for r, seen in zip(rows, check.execute(), strict=True) if not seen]
+        OUTBOX_PUBLISHED.labels(path=path, result="duplicate").inc(len(rows) - len(missing))
+        if not missing:
+            return 0
+
+        def fill(pipe: Any) -> None:
+            for row in missing:
+                self.queue_raw(pipe, *row)
+
+        return sum(self._run(fill, path))
 
     def publish_envelopes(self, envelopes: list[dict[str, Any]], path: str = "fast") -> list[bool]:
         return self.publish(

@@ -39,7 +39,8 @@ _LOCK = text(
 )
 _BATCH = text(
     """
-    SELECT o.id, o.txid, o.partition, o.envelope::text AS envelope, o.created_at
+    SELECT o.id, o.txid, o.partition, o.event_id::text AS event_id, o.event_type,
+           o.user_id, o.envelope::text AS envelope, o.created_at
     FROM outbox o
     WHERE (o.txid, o.id) > (:txid, :last_id)
       AND o.txid < ((pg_snapshot_xmin(pg_current_snapshot()))::text)::bigint
@@ -84,8 +85,9 @@ def relay_once(
             ready.append(r)
         if not ready:
             return 0
-        Publisher(client, settings).publish(
-            ((r.partition, r.envelope) for r in ready), path="relay"
+        Publisher(client, settings).publish_rows(
+            [(r.partition, r.event_id, r.event_type, r.user_id, r.envelope) for r in ready],
+            path="relay",
         )
         if after_publish is not None:
             after_publish()
