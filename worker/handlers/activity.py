@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ccweb.db import in_transaction
 from worker.dedupe import claim_new
@@ -20,13 +21,15 @@ GROUP = "activity"
 _UPSERT = text(
     """
     INSERT INTO user_daily_activity (user_id, day, events, last_event_type, last_event_at)
-    VALUES (:user_id, :day, :n, :last_type, :last_at)
+    SELECT r.user_id, r.day, r.n, r.last_type, r.last_at
+    FROM jsonb_to_recordset(:rows) AS r(user_id bigint, day date, n int, last_type text,
+                                        last_at timestamptz)
     ON CONFLICT (user_id, day) DO UPDATE SET
         events = user_daily_activity.events + EXCLUDED.events,
         last_event_type = EXCLUDED.last_event_type,
         last_event_at = GREATEST(user_daily_activity.last_event_at, EXCLUDED.last_event_at)
     """
-)
+).bindparams(bindparam("rows", type_=JSONB))
 
 
 def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
@@ -62,6 +65,19 @@ def handle(entries: Sequence[Entry]) -> None:
             if ts >= row["last_at"]:
                 row["last_type"], row["last_at"] = event_type, ts
         if agg:
-            session.execute(_UPSERT, list(agg.values()))
+            # one statement for the whole batch (executemany would be a round trip per row)
+            session.execute(
+                _UPSERT,
+                {
+                    "rows": [
+                        {
+                            **row,
+                            "day": row["day"].isoformat(),
+                            "last_at": row["last_at"].isoformat(),
+                        }
+                        for row in agg.values()
+                    ]
+                },
+            )
 
     in_transaction(tx)
