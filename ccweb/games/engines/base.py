@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, ClassVar, Literal, cast
 
 from ccweb.games.errors import GameInputError
 
@@ -38,6 +38,17 @@ def pay(bet: int, multiplier_cents: int) -> int:
     return bet * multiplier_cents // 100
 
 
+def _plain(value: Any) -> Any:
+    """Like ``dataclasses.asdict`` (nested results → dicts, tuples kept as tuples) without
+    its deep copies: results are immutable, so sharing leaf values is safe — and this runs
+    on every round."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True)
 class RoundResult:
     """Common fields of every round; subclasses add the game fields of SPEC §3."""
@@ -53,7 +64,8 @@ class RoundResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready body fields (the route adds round_id and gold_balance)."""
-        return {"game_type": self.game_type, "gold_delta": self.gold_delta, **asdict(self)}
+        plain = cast(dict[str, Any], _plain(self))
+        return {"game_type": self.game_type, "gold_delta": self.gold_delta, **plain}
 
 
 @dataclass(frozen=True)
