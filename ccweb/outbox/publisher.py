@@ -118,12 +118,17 @@ class Publisher:
 
         return self._run(fill, path)
 
-    def publish_rows(self, rows: list[tuple[int, str, str, int | None, str]], path: str) -> int:
-        """Publish outbox rows ``(partition, event_id, event_type, user_id, envelope_json)``
-        that were probably published already (the relay's case): one cheap EXISTS per row
-        on the dedupe keys first, then the full script only for what Redis has not seen
-        (still atomic, so a race with the fast path publishes once). Returns how many were
-        new to the stream."""
+    def publish_rows(
+        self,
+        rows: list[tuple[int, str, str, int | None, int]],
+        envelopes: Callable[[list[int]], dict[int, str]],
+        path: str,
+    ) -> int:
+        """Publish outbox rows ``(partition, event_id, event_type, user_id, row_id)`` that
+        were probably published already (the relay's case): one cheap EXISTS per row on
+        the dedupe keys first; only for what Redis has not seen are the envelopes loaded
+        (``envelopes(row_ids)``) and the full script run — still atomic, so a race with
+        the fast path publishes once. Returns how many were new to the stream."""
         if not rows:
             return 0
         check = self.redis.pipeline(transaction=False)
@@ -133,10 +138,11 @@ class Publisher:
         OUTBOX_PUBLISHED.labels(path=path, result="duplicate").inc(len(rows) - len(missing))
         if not missing:
             return 0
+        data = envelopes([r[4] for r in missing])
 
         def fill(pipe: Any) -> None:
-            for row in missing:
-                self.queue_raw(pipe, *row)
+            for partition, event_id, event_type, user_id, row_id in missing:
+                self.queue_raw(pipe, partition, event_id, event_type, user_id, data[row_id])
 
         return sum(self._run(fill, path))
 

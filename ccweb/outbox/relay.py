@@ -40,7 +40,7 @@ _LOCK = text(
 _BATCH = text(
     """
     SELECT o.id, o.txid, o.partition, o.event_id::text AS event_id, o.event_type,
-           o.user_id, o.envelope::text AS envelope, o.created_at
+           o.user_id, o.created_at
     FROM outbox o
     WHERE (o.txid, o.id) > (:txid, :last_id)
       AND o.txid < ((pg_snapshot_xmin(pg_current_snapshot()))::text)::bigint
@@ -48,6 +48,7 @@ _BATCH = text(
     LIMIT :limit
     """
 )
+_ENVELOPES = text("SELECT id, envelope::text AS envelope FROM outbox WHERE id = ANY(:ids)")
 _MOVE = text(
     "UPDATE outbox_relay_cursor SET txid = :txid, last_id = :last_id, updated_at = now()"
     " WHERE name = :name"
@@ -85,8 +86,14 @@ def relay_once(
             ready.append(r)
         if not ready:
             return 0
+
+        def envelopes(ids: list[int]) -> dict[int, str]:
+            found = session.execute(_ENVELOPES, {"ids": ids}).all()
+            return {int(f.id): f.envelope for f in found}
+
         Publisher(client, settings).publish_rows(
-            [(r.partition, r.event_id, r.event_type, r.user_id, r.envelope) for r in ready],
+            [(r.partition, r.event_id, r.event_type, r.user_id, r.id) for r in ready],
+            envelopes,
             path="relay",
         )
         if after_publish is not None:
