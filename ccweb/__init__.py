@@ -3,15 +3,25 @@ nothing connects to PostgreSQL or Redis until a request needs it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from prometheus_flask_exporter import PrometheusMetrics
+from werkzeug.routing import IntegerConverter
 
 from ccweb.config import Settings, get_settings, set_settings
 
 http_metrics = PrometheusMetrics.for_app_factory(
     group_by="endpoint", default_latency_as_histogram=True
 )
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive integer that fits PostgreSQL bigint (else 404, not 500)."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -39,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings)
 
     app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     app.extensions["cc_settings"] = settings

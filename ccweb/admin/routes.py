@@ -31,7 +31,7 @@ def users(query: UserSearchQuery) -> Any:
         return service.search_users(s, query.q, query.limit, query.offset)
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<id:user_id>")
 @doc("Account detail with ledger sum and recent ledger rows", errors=(403, 404))
 @auth_required(admin=True)
 def user_detail(user_id: int) -> Any:
@@ -39,7 +39,7 @@ def user_detail(user_id: int) -> Any:
         return service.user_detail(s, user_id)
 
 
-@bp.post("/users/<int:user_id>/gold")
+@bp.post("/users/<id:user_id>/gold")
 @doc(
     "Adjust a player's gold through the wallet ledger (audited; X-Idempotency-Key)",
     errors=(403, 404, 409),

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ccweb.http.validation import QuerySchema, Schema
+from ccweb.http.validation import MAX_ID, QuerySchema, Schema
 from ccweb.wallet.ledger import MAX_ABS_DELTA
 
 
@@ -23,7 +23,7 @@ class UserSearchQuery(QuerySchema):
 
 class AuditQuery(QuerySchema):
     limit: int = Field(default=50, ge=1, le=500)
-    before_id: int | None = Field(default=None, ge=1)
+    before_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     action: str | None = Field(default=None, max_length=64)
 
 

@@ -119,7 +119,7 @@ def session_start(body: SessionStartIn) -> Any:
         return history.start_session(s, g.user_id, body.game_type), 201
 
 
-@bp.post("/sessions/<int:session_id>/end")
+@bp.post("/sessions/<id:session_id>/end")
 @doc("End a session and get its summary", errors=(404, 409))
 @auth_required
 def session_end(session_id: int) -> Any:

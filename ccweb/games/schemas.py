@@ -7,13 +7,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from ccweb.http.validation import QuerySchema, Schema
+from ccweb.http.validation import MAX_ID, QuerySchema, Schema
 
 GameType = Literal["slot", "gacha", "rps", "crash"]
 
 
 class _Play(Schema):
-    session_id: int | None = Field(default=None, ge=1, description="optional open session")
+    session_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="optional open session"
+    )
 
 
 class SpinIn(_Play):

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, send_from_directory
 from pydantic import BaseModel
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.routing import IntegerConverter
 
 bp = Blueprint("openapi", __name__)
 
@@ -54,6 +55,13 @@ def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
+def _path_schema(rule: Any, arg: str) -> dict[str, Any]:
+    converter = rule._converters.get(arg)
+    if isinstance(converter, IntegerConverter):
+        return {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    return {"type": "string"}
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     paths: dict[str, Any] = {}
@@ -71,14 +79,7 @@ def build_document(app: Flask) -> dict[str, Any]:
                 "responses": {},
             }
             params = [
-                {
-                    "name": arg,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer"}
-                    if rule._converters.get(arg).__class__.__name__ == "IntegerConverter"
-                    else {"type": "string"},
-                }
+                {"name": arg, "in": "path", "required": True, "schema": _path_schema(rule, arg)}
                 for arg in rule.arguments
             ]
             if "query" in meta:

@@ -8,6 +8,7 @@ Failures become 400 ``VALIDATION_ERROR`` with per-field details; the view never 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,31 @@ from pydantic import ValidationError as PydanticValidationError
 from ccweb.errors import ValidationFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint: ids beyond it are 400s, not database errors
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def reject_nul(raw: bytes) -> None:
+    """PostgreSQL cannot store U+0000 in text or JSONB; refuse it up front (400) instead
+    of failing in the database (500). The byte scan is cheap; only bodies that contain
+    the escape at all are parsed to look closer."""
+    if b"\\u0000" in raw and _has_nul(json.loads(raw)):
+        raise ValidationFailed(
+            "NUL characters (\\u0000) are not allowed",
+            details={
+                "fields": [{"field": "body", "message": "contains U+0000", "type": "nul_character"}]
+            },
+        )
 
 
 class Schema(BaseModel):
@@ -55,15 +81,19 @@ def parse_body(model: type[BaseModel]) -> Any:
             "request body must be JSON", details={"content_type": request.mimetype}
         )
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except PydanticValidationError as exc:
         errors = _field_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             raise ValidationFailed("malformed JSON body", details={"fields": errors}) from None
         raise ValidationFailed("invalid request body", details={"fields": errors}) from None
+    reject_nul(raw)
+    return parsed
 
 
 def parse_query(model: type[BaseModel]) -> Any:
+    if any("\x00" in v for v in request.args.values()):
+        raise ValidationFailed("NUL characters are not allowed in query parameters")
     try:
         return model.model_validate(request.args.to_dict())
     except PydanticValidationError as exc:

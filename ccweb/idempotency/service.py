@@ -61,7 +61,7 @@ def request_key() -> str | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if not raw or len(raw) > MAX_KEY_LEN:
+    if not raw or len(raw) > MAX_KEY_LEN or "\x00" in raw:
         raise ValidationFailed(f"{HEADER} must be 1–{MAX_KEY_LEN} characters")
     return raw
 

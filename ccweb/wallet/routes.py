@@ -10,7 +10,7 @@ from pydantic import Field
 from ccweb.db import unit_of_work
 from ccweb.events import iso
 from ccweb.http.auth import auth_required
-from ccweb.http.validation import QuerySchema, doc, validate
+from ccweb.http.validation import MAX_ID, QuerySchema, doc, validate
 from ccweb.wallet import ledger
 
 bp = Blueprint("rewards", __name__, url_prefix="/api/rewards")
@@ -18,7 +18,7 @@ bp = Blueprint("rewards", __name__, url_prefix="/api/rewards")
 
 class HistoryQuery(QuerySchema):
     limit: int = Field(default=50, ge=1, le=200)
-    before_id: int | None = Field(default=None, ge=1)
+    before_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def ledger_row_out(r: dict[str, Any]) -> dict[str, Any]:

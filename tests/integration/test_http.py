@@ -88,7 +88,7 @@ def test_openapi_document_comes_from_the_validation_schemas(client):
         "name": "user_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer"},
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     }
     history = doc["paths"]["/api/rewards/history"]["get"]
     assert {p["name"] for p in history["parameters"]} == {"limit", "before_id"}
