@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.errors import register_error_handlers
     from ccweb.games.routes import bp as games_bp
     from ccweb.http.openapi import bp as openapi_bp
+    from ccweb.liveops.admin_routes import bp as liveops_admin_bp
+    from ccweb.liveops.routes import bp as liveops_bp
     from ccweb.logs import configure_logging, init_request_logging
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         actions_bp,
         streak_bp,
         dashboard_bp,
+        liveops_bp,
+        liveops_admin_bp,
     ):
         app.register_blueprint(bp)
     return app

@@ -70,6 +70,14 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def parse_ts(value: str) -> datetime:
+    """Inverse of :func:`iso` (accepts any ISO-8601 offset); always timezone-aware UTC."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp without timezone: {value!r}")
+    return dt.astimezone(UTC)
+
+
 def partition_of(user_id: int | None, settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     if user_id is None:

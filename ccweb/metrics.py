@@ -26,6 +26,11 @@ WORKER_DEAD_LETTERED = Counter(
 WORKER_RECLAIMED = Counter("cc_worker_reclaimed_total", "Entries reclaimed (XAUTOCLAIM)", ["group"])
 WORKER_LAG = Gauge("cc_worker_lag", "Entries not yet delivered to the group", ["group", "stream"])
 WORKER_PENDING = Gauge("cc_worker_pending", "Entries delivered but not acknowledged", ["group"])
+PROGRESS_LAG = Histogram(
+    "cc_progress_lag_seconds",
+    "Gameplay event time to the commit of its progress update (worker progress group)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 30.0),
+)
 SQL_SECONDS = Histogram(
     "cc_sql_seconds",
     "SQL statement time by verb",

@@ -7,6 +7,15 @@ from ccweb.db import Base
 from ccweb.flags.models import FeatureFlag
 from ccweb.games.models import FairnessSeed, GameRound, GameSession, GameStats, RevealedSeed
 from ccweb.idempotency.models import IdempotencyRecord
+from ccweb.liveops.models import (
+    Achievement,
+    EventParticipation,
+    LiveEvent,
+    Mission,
+    UserAchievement,
+    UserItem,
+    UserMission,
+)
 from ccweb.ops.models import ProcessedEvent, UserDailyActivity
 from ccweb.outbox.models import OutboxEvent, RelayCursor
 from ccweb.streak.models import Streak
@@ -14,6 +23,13 @@ from ccweb.users.models import User
 from ccweb.wallet.models import LedgerEntry
 
 __all__ = [
+    "Achievement",
+    "EventParticipation",
+    "LiveEvent",
+    "Mission",
+    "UserAchievement",
+    "UserItem",
+    "UserMission",
     "AuditLog",
     "Base",
     "FairnessSeed",

@@ -90,6 +90,7 @@ def clean_state(settings: Settings) -> Iterator[None]:
     from ccweb import db
     from ccweb.flags.service import invalidate_cache
     from ccweb.games import round_ids, seed_cache
+    from ccweb.liveops.achievements import forget_catalog
     from ccweb.models import Base
     from ccweb.outbox import writer
 
@@ -101,6 +102,7 @@ def clean_state(settings: Settings) -> Iterator[None]:
     invalidate_cache()
     round_ids.discard()  # the sequences restart with the tables
     seed_cache.clear()
+    forget_catalog()
     writer.FAST_PATH_ENABLED = True
     yield
     set_settings(settings)

@@ -74,3 +74,71 @@ def ledger_sum(user_id: int) -> int:
 
 def balance(user_id: int) -> int:
     return in_transaction(lambda s: ledger.balance_of(s, user_id))
+
+
+def _insert_returning_id(sql: str, params: dict[str, Any]) -> int:
+    from sqlalchemy import bindparam, text
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    stmt = text(sql).bindparams(bindparam("req", type_=JSONB), bindparam("rew", type_=JSONB))
+    return int(in_transaction(lambda s: s.execute(stmt, params).scalar_one()))
+
+
+def create_event(
+    requirements: list[dict[str, Any]],
+    reward_items: list[dict[str, Any]] | None = None,
+    *,
+    starts_in_s: float = -3600,
+    ends_in_s: float = 86400,
+    type: str = "limited",
+    tier_required: str | None = None,
+    title: str = "Test event",
+) -> int:
+    """A live event whose window is relative to now (negative = in the past)."""
+    return _insert_returning_id(
+        "INSERT INTO live_events (title, type, starts_at, ends_at, requirements, reward_items,"
+        " tier_required) VALUES (:t, :ty, now() + make_interval(secs => :s),"
+        " now() + make_interval(secs => :e), :req, :rew, :tier) RETURNING id",
+        {
+            "t": title,
+            "ty": type,
+            "s": starts_in_s,
+            "e": ends_in_s,
+            "req": requirements,
+            "rew": reward_items or [{"type": "gold", "amount": 500}],
+            "tier": tier_required,
+        },
+    )
+
+
+def create_mission(
+    period: str,
+    requirements: list[dict[str, Any]],
+    reward_items: list[dict[str, Any]] | None = None,
+    title: str = "Test mission",
+) -> int:
+    return _insert_returning_id(
+        "INSERT INTO missions (title, period, requirements, reward_items)"
+        " VALUES (:t, :p, :req, :rew) RETURNING id",
+        {
+            "t": title,
+            "p": period,
+            "req": requirements,
+            "rew": reward_items or [{"type": "gold", "amount": 100}],
+        },
+    )
+
+
+def create_achievement(
+    code: str,
+    requirements: list[dict[str, Any]],
+    reward_items: list[dict[str, Any]] | None = None,
+) -> int:
+    from ccweb.liveops.achievements import forget_catalog
+
+    forget_catalog()
+    return _insert_returning_id(
+        "INSERT INTO achievements (code, title, requirements, reward_items)"
+        " VALUES (:c, :c, :req, :rew) RETURNING id",
+        {"c": code, "req": requirements, "rew": reward_items or [{"type": "gold", "amount": 50}]},
+    )

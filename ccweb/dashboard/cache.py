@@ -23,6 +23,10 @@ def version_key(user_id: int) -> str:
     return key("dash", "ver", user_id)
 
 
+def content_key() -> str:
+    return key("dash", "content")
+
+
 def view_key(user_id: int, view: str) -> str:
     return key("dash", view, user_id)
 
@@ -40,6 +44,14 @@ def queue_bumps(pipe: Any, user_ids: set[int]) -> None:
         pipe.incr(version_key(uid))
 
 
+def touch_content(session: Session) -> None:
+    """Content every player sees changed (an event or mission was created or edited):
+    after commit, every cached view renders again."""
+    if not session.info.get("touched_content"):
+        session.info["touched_content"] = True
+        after_commit_redis(session, lambda pipe: pipe.incr(content_key()))
+
+
 VIEW_TTL_S = 60  # bounds staleness of time-driven content (event windows) between changes
 
 
@@ -53,8 +65,8 @@ def cached_view(user_id: int, view: str, today: str, build: Callable[[], Any]) -
     """
     client = get_redis()
     vkey, ckey = version_key(user_id), view_key(user_id, view)
-    version, cached = client.mget(vkey, ckey)
-    version = version or "0"
+    version, content, cached = client.mget(vkey, content_key(), ckey)
+    version = f"{version or 0}.{content or 0}"
     if cached:
         entry = json.loads(cached)
         if entry["v"] == version and entry["d"] == today:

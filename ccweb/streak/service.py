@@ -40,7 +40,8 @@ from ccweb import events
 from ccweb.dashboard.cache import touch
 from ccweb.db import RetryTransaction
 from ccweb.errors import Conflict, NotFound
-from ccweb.outbox.writer import attachment, emit
+from ccweb.outbox.writer import attachment
+from ccweb.users.service import announce_level_up
 from ccweb.wallet.ledger import Attachment, Entry, settle
 
 GRACE_WINDOW_DAYS = 30
@@ -141,19 +142,7 @@ def claim(session: Session, user_id: int, today: date) -> dict[str, Any]:
         # The day's ledger key exists although the (locked) streak row says otherwise:
         # the day was paid already. Nothing of this transaction is kept.
         raise _already_claimed(today) from None
-    level_up = settled.level > settled.old_level
-    if level_up:
-        emit(
-            session,
-            events.USER_LEVEL_UP,
-            user_id,
-            {
-                "level": settled.level,
-                "previous_level": settled.old_level,
-                "experience_points": settled.experience_points,
-                "source": events.STREAK_CLAIM,
-            },
-        )
+    level_up = announce_level_up(session, user_id, settled, events.STREAK_CLAIM)
     touch(session, user_id)
     return {
         "streak_count": count,

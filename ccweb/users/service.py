@@ -57,3 +57,25 @@ def public_user(user: dict[str, Any]) -> dict[str, Any]:
         "gold_balance": user["gold_balance"],
         "created_at": iso(user["created_at"]),
     }
+
+
+def announce_level_up(session: Session, user_id: int, settled: Any, source: str) -> bool:
+    """Emit ``user.level_up`` in the caller's transaction if a settlement
+    (:class:`ccweb.wallet.ledger.Settlement`) raised the level; returns whether it did."""
+    from ccweb import events
+    from ccweb.outbox.writer import emit
+
+    if settled.level <= settled.old_level:
+        return False
+    emit(
+        session,
+        events.USER_LEVEL_UP,
+        user_id,
+        {
+            "level": settled.level,
+            "previous_level": settled.old_level,
+            "experience_points": settled.experience_points,
+            "source": source,
+        },
+    )
+    return True

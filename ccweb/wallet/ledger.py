@@ -258,6 +258,8 @@ def settle(
         ctes.insert(0, f"guard AS ({guard.sql})")
         params.update(guard.params)
         types.update(guard.types)
+        if guard.returning:
+            selects.append(guard.returning)
     types.update({f"r{i}": "text" for i in range(len(rows))})
     for a in attachments:
         ctes.append(f"{a.name} AS ({a.sql})")

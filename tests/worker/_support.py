@@ -156,3 +156,12 @@ def metric(name: str, **labels: str) -> float:
 
 def worker_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "worker", *args]
+
+
+def progress_consumer(rds: redis.Redis, settings: Settings, name: str = "p1") -> GroupConsumer:
+    """A real ``progress`` group consumer (groups ensured)."""
+    from worker.handlers import progress
+
+    consumer = GroupConsumer(rds, settings, progress.GROUP, progress.handle, name)
+    consumer.ensure_groups()
+    return consumer

@@ -1,11 +1,12 @@
-"""Consumer groups: name → batch handler. Later capabilities register progress, kafka and
-analytics here."""
+"""Consumer groups: name → batch handler. Later capabilities register kafka and analytics
+here."""
 
 from __future__ import annotations
 
-from worker.handlers import activity
+from worker.handlers import activity, progress
 from worker.runner import Handler
 
 GROUPS: dict[str, Handler] = {
     activity.GROUP: activity.handle,
+    progress.GROUP: progress.handle,
 }

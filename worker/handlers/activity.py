@@ -7,12 +7,13 @@ one transaction: dedupe by event id, then one upsert per (player, day).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ccweb.db import in_transaction
+from ccweb.events import parse_ts
 from worker.dedupe import claim_new
 from worker.entries import Entry
 
@@ -34,7 +35,7 @@ _UPSERT = text(
 
 def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
     env = entry.envelope
-    ts = datetime.fromisoformat(env["ts"].replace("Z", "+00:00")).astimezone(UTC)
+    ts = parse_ts(env["ts"])
     user_id = env["user_id"]
     if user_id is not None and not isinstance(user_id, int):
         raise ValueError(f"bad user_id {user_id!r}")

@@ -1,0 +1,174 @@
+"""Achievements read the player's lifetime numbers (game stats + longest streak), so
+they need no per-event bookkeeping: the worker re-checks the players of each batch,
+and the API shows the same numbers as progress.
+
+Metrics per player are keyed ``(type, game_type)`` with ``game_type`` None for the
+total over all games. ``spend_gold``/``win_gold`` here are game bets/payouts only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ccweb.liveops.rules import progress_out
+
+Metrics = dict[tuple[str, str | None], int]
+
+_METRICS = text(
+    """
+    SELECT user_id, game_type, sum(total)::bigint AS plays, sum(wins)::bigint AS wins,
+           sum(total_bet)::bigint AS spend_gold, sum(total_payout)::bigint AS win_gold,
+           max(max_win)::bigint AS max_win, NULL::bigint AS streak_days
+    FROM game_stats WHERE user_id = ANY(:uids)
+    GROUP BY GROUPING SETS ((user_id, game_type), (user_id))
+    UNION ALL
+    SELECT user_id, NULL, NULL, NULL, NULL, NULL, NULL, longest::bigint
+    FROM streaks WHERE user_id = ANY(:uids)
+    """
+)
+_ACTIVE = text(
+    "SELECT id, code, title, description, requirements, reward_items FROM achievements"
+    " WHERE is_active ORDER BY sort_order, id"
+)
+_UNLOCKED = text(
+    "SELECT user_id, achievement_id, unlocked_at, claimed_at FROM user_achievements"
+    " WHERE user_id = ANY(:uids)"
+)
+_UNLOCK = text(
+    """
+    INSERT INTO user_achievements (user_id, achievement_id)
+    SELECT u, a FROM unnest(CAST(:uids AS bigint[]), CAST(:aids AS bigint[])) AS t(u, a)
+    ON CONFLICT DO NOTHING
+    RETURNING user_id, achievement_id, unlocked_at
+    """
+)
+
+_CATALOG_TTL_S = 2.0
+_catalog: tuple[float, list[dict[str, Any]]] | None = None
+
+
+def catalog(conn: Session | Connection) -> list[dict[str, Any]]:
+    """Active achievements, cached for a couple of seconds per process (operators'
+    edits show up within that)."""
+    global _catalog
+    now = time.monotonic()
+    if _catalog is None or now - _catalog[0] > _CATALOG_TTL_S:
+        _catalog = (now, [dict(r) for r in conn.execute(_ACTIVE).mappings()])
+    return _catalog[1]
+
+
+def forget_catalog() -> None:
+    global _catalog
+    _catalog = None
+
+
+def metrics(conn: Session | Connection, user_ids: Iterable[int]) -> dict[int, Metrics]:
+    out: dict[int, Metrics] = {}
+    for r in conn.execute(_METRICS, {"uids": list(user_ids)}).mappings():
+        m = out.setdefault(r["user_id"], {})
+        for name in ("plays", "wins", "spend_gold", "win_gold", "max_win", "streak_days"):
+            if r[name] is not None:
+                m[(name, r["game_type"])] = int(r[name])
+    return out
+
+
+def values(requirements: Sequence[Mapping[str, Any]], m: Metrics) -> list[int]:
+    """The player's current value per requirement, capped at its target."""
+    return [min(m.get((r["type"], r.get("game_type")), 0), int(r["target"])) for r in requirements]
+
+
+def unlock_due(session: Session, user_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Unlock every achievement the players now meet; returns the new unlocks (each
+    with ``user_id``, ``achievement``, ``unlocked_at``). Idempotent: an unlock is a row
+    with a primary key, so a re-check unlocks nothing twice."""
+    achs = catalog(session)
+    if not achs or not user_ids:
+        return []
+    have = {
+        (r["user_id"], r["achievement_id"])
+        for r in session.execute(_UNLOCKED, {"uids": list(user_ids)}).mappings()
+    }
+    ms = metrics(session, user_ids)
+    due = [
+        (uid, a["id"])
+        for uid in user_ids
+        for a in achs
+        if (uid, a["id"]) not in have
+        and all(
+            v >= int(r["target"])
+            for v, r in zip(
+                values(a["requirements"], ms.get(uid, {})), a["requirements"], strict=True
+            )
+        )
+    ]
+    if not due:
+        return []
+    by_id = {a["id"]: a for a in achs}
+    rows = session.execute(
+        _UNLOCK, {"uids": [d[0] for d in due], "aids": [d[1] for d in due]}
+    ).mappings()
+    return [
+        {
+            "user_id": r["user_id"],
+            "achievement": by_id[r["achievement_id"]],
+            "unlocked_at": r["unlocked_at"],
+        }
+        for r in rows
+    ]
+
+
+def unlock_and_announce(session: Session, user_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """:func:`unlock_due` plus an ``achievement.unlocked`` event per new unlock and a
+    dashboard refresh for its player (both after commit)."""
+    from ccweb import events
+    from ccweb.dashboard.cache import touch
+    from ccweb.outbox.writer import emit
+
+    unlocked = unlock_due(session, user_ids)
+    for u in unlocked:
+        a = u["achievement"]
+        emit(
+            session,
+            events.ACHIEVEMENT_UNLOCKED,
+            u["user_id"],
+            {"achievement_id": a["id"], "code": a["code"], "title": a["title"]},
+            dedupe_key=f"achievement:{a['id']}:{u['user_id']}",
+        )
+        touch(session, u["user_id"])
+    return unlocked
+
+
+def for_player(conn: Session | Connection, user_id: int) -> list[dict[str, Any]]:
+    """Every active achievement with the player's progress and unlock/claim state."""
+    from ccweb.events import iso
+
+    achs = catalog(conn)
+    m = metrics(conn, [user_id]).get(user_id, {})
+    got = {r["achievement_id"]: r for r in conn.execute(_UNLOCKED, {"uids": [user_id]}).mappings()}
+    out = []
+    for a in achs:
+        u = got.get(a["id"])
+        status = "locked" if u is None else ("claimed" if u["claimed_at"] else "claimable")
+        if u is not None and not a["reward_items"]:
+            status = "unlocked"
+        out.append(
+            {
+                "id": a["id"],
+                "code": a["code"],
+                "title": a["title"],
+                "description": a["description"],
+                "requirements": a["requirements"],
+                "reward_items": a["reward_items"],
+                "status": status,
+                "progress": progress_out(a["requirements"], values(a["requirements"], m)),
+                "unlocked_at": iso(u["unlocked_at"]) if u else None,
+                "claimed_at": iso(u["claimed_at"]) if u else None,
+            }
+        )
+    return out

@@ -1,0 +1,195 @@
+"""Advancing events and missions from gameplay facts: the body of the worker's
+``progress`` group, one transaction per batch.
+
+1. Make sure every player of the batch has this period's mission rows (daily and
+   weekly missions reset by starting a new row for the new period).
+2. Lock the players' open participations and mission rows (``FOR UPDATE``, in id
+   order, so two consumers never lose each other's update and cannot deadlock on one
+   table) and add the facts that count:
+   * events: facts at or after both the join time and ``starts_at``, before ``ends_at``;
+   * missions: facts whose UTC day falls in the row's period;
+   * a requirement with ``game_type`` counts only that game's rounds.
+3. Write the changed rows in one statement (``progress_version`` + 1,
+   ``last_progress_at``; ``claimable`` once every target is met), unlock achievements,
+   queue ``event.progress`` / ``mission.progress`` (one per player and batch, listing
+   what changed) and ``achievement.unlocked`` in the outbox, and bump the players'
+   dashboard caches after commit.
+
+The caller records the batch's event ids in ``processed_events`` in the same
+transaction, so a redelivered event never counts twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from ccweb import events
+from ccweb.dashboard.cache import touch
+from ccweb.liveops import achievements
+from ccweb.liveops.rules import Fact, advance, complete, period_start, progress_out
+from ccweb.outbox.writer import emit
+
+_ENSURE_MISSIONS = text(
+    """
+    INSERT INTO user_missions (user_id, mission_id, period_start, progress)
+    SELECT r.uid, m.id, r.start,
+           array_fill(0::bigint, ARRAY[jsonb_array_length(m.requirements)])
+    FROM jsonb_to_recordset(:rows) AS r(uid bigint, period text, start date)
+    JOIN missions m ON m.period = r.period AND m.is_active
+    ORDER BY r.uid, m.id
+    ON CONFLICT DO NOTHING
+    """
+).bindparams(bindparam("rows", type_=JSONB))
+
+_LOCK_PARTICIPATIONS = text(
+    """
+    SELECT p.id, p.user_id, p.event_id, p.progress, p.joined_at,
+           e.starts_at, e.ends_at, e.requirements
+    FROM event_participations p JOIN live_events e ON e.id = p.event_id
+    WHERE p.user_id = ANY(:uids) AND p.status = 'active' AND e.is_active
+      AND e.ends_at > :since
+    ORDER BY p.id
+    FOR UPDATE OF p
+    """
+)
+
+_LOCK_MISSIONS = text(
+    """
+    SELECT um.id, um.user_id, um.mission_id, um.period_start, um.progress,
+           m.period, m.requirements
+    FROM user_missions um JOIN missions m ON m.id = um.mission_id
+    WHERE um.user_id = ANY(:uids) AND um.period_start = ANY(:starts)
+      AND um.status = 'active' AND m.is_active
+    ORDER BY um.id
+    FOR UPDATE OF um
+    """
+)
+
+_WRITE = text(
+    """
+    WITH ep AS (
+        UPDATE event_participations p SET progress = r.progress, status = r.status,
+            progress_version = p.progress_version + 1, last_progress_at = now()
+        FROM jsonb_to_recordset(:events) AS r(id bigint, progress bigint[], status text)
+        WHERE p.id = r.id
+        RETURNING p.id, p.progress_version, p.last_progress_at
+    ), um AS (
+        UPDATE user_missions u SET progress = r.progress, status = r.status,
+            progress_version = u.progress_version + 1, last_progress_at = now()
+        FROM jsonb_to_recordset(:missions) AS r(id bigint, progress bigint[], status text)
+        WHERE u.id = r.id
+        RETURNING u.id, u.progress_version, u.last_progress_at
+    )
+    SELECT 'e' AS kind, id, progress_version FROM ep
+    UNION ALL SELECT 'm', id, progress_version FROM um
+    """
+).bindparams(bindparam("events", type_=JSONB), bindparam("missions", type_=JSONB))
+
+
+def apply_facts(session: Session, facts: Sequence[Fact]) -> dict[str, int]:
+    """Advance every matching participation, mission and achievement of the facts'
+    players. Returns counts (for metrics and tests)."""
+    if not facts:
+        return {"events": 0, "missions": 0, "achievements": 0}
+    by_user: dict[int, list[Fact]] = defaultdict(list)
+    for f in facts:
+        by_user[f.user_id].append(f)
+    uids = sorted(by_user)
+
+    pairs = {
+        (f.user_id, period, period_start(period, f.ts.date()))
+        for f in facts
+        for period in ("daily", "weekly")
+    }
+    session.execute(
+        _ENSURE_MISSIONS,
+        {"rows": [{"uid": u, "period": p, "start": s.isoformat()} for u, p, s in sorted(pairs)]},
+    )
+
+    since = min(f.ts for f in facts)
+    changed_events = _advance_rows(
+        session.execute(_LOCK_PARTICIPATIONS, {"uids": uids, "since": since}).mappings(),
+        by_user,
+        lambda row, f: max(row["joined_at"], row["starts_at"]) <= f.ts < row["ends_at"],
+    )
+    starts = sorted({s for _, _, s in pairs})
+    changed_missions = _advance_rows(
+        session.execute(_LOCK_MISSIONS, {"uids": uids, "starts": starts}).mappings(),
+        by_user,
+        lambda row, f: period_start(row["period"], f.ts.date()) == row["period_start"],
+    )
+    versions: dict[tuple[str, int], int] = {}
+    if changed_events or changed_missions:
+        result = session.execute(
+            _WRITE,
+            {
+                "events": [_write_row(r) for r in changed_events],
+                "missions": [_write_row(r) for r in changed_missions],
+            },
+        )
+        versions = {(r.kind, r.id): r.progress_version for r in result}
+    unlocked = achievements.unlock_and_announce(session, uids)
+
+    touched: set[int] = set()
+    _emit_progress(session, events.EVENT_PROGRESS, "e", changed_events, versions, touched)
+    _emit_progress(session, events.MISSION_PROGRESS, "m", changed_missions, versions, touched)
+    touched.update(u["user_id"] for u in unlocked)
+    for uid in touched:
+        touch(session, uid)
+    return {
+        "events": len(changed_events),
+        "missions": len(changed_missions),
+        "achievements": len(unlocked),
+    }
+
+
+def _advance_rows(rows: Any, by_user: dict[int, list[Fact]], counts_for: Any) -> list[dict]:
+    changed = []
+    for row in rows:
+        mine = [f for f in by_user.get(row["user_id"], ()) if counts_for(row, f)]
+        if not mine:
+            continue
+        reqs = row["requirements"]
+        new = advance(reqs, row["progress"], mine)
+        if new == list(row["progress"]):
+            continue
+        changed.append(
+            {**row, "new": new, "status": "claimable" if complete(reqs, new) else "active"}
+        )
+    return changed
+
+
+def _write_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "progress": r["new"], "status": r["status"]}
+
+
+def _emit_progress(
+    session: Session,
+    event_type: str,
+    kind: str,
+    rows: list[dict[str, Any]],
+    versions: dict[tuple[str, int], int],
+    touched: set[int],
+) -> None:
+    per_user: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        item = {
+            "progress": progress_out(r["requirements"], r["new"]),
+            "status": r["status"],
+            "progress_version": versions[(kind, r["id"])],
+        }
+        if kind == "e":
+            item["event_id"] = r["event_id"]
+        else:
+            item["mission_id"] = r["mission_id"]
+            item["period_start"] = r["period_start"].isoformat()
+        per_user[r["user_id"]].append(item)
+    for uid, items in per_user.items():
+        emit(session, event_type, uid, {"items": items}, service="worker")
+        touched.add(uid)

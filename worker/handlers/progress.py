@@ -1,0 +1,40 @@
+"""``progress`` group: gameplay events (``game.round``, ``streak.claim``,
+``shop.purchase``) advance events, missions and achievements
+(:mod:`ccweb.liveops.progress`). A batch is one transaction that also records its
+event ids, so redelivery after a crash never counts an event twice, and a crash
+before commit loses nothing (the entries stay pending and are redelivered)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from ccweb.db import in_transaction
+from ccweb.liveops.progress import apply_facts
+from ccweb.liveops.rules import Fact, fact_from_envelope
+from ccweb.metrics import PROGRESS_LAG
+from worker.dedupe import claim_new
+from worker.entries import Entry
+
+GROUP = "progress"
+
+
+def handle(entries: Sequence[Entry]) -> None:
+    # a malformed entry raises here, failing the batch → entries retried one by one
+    facts = [f for f in (fact_from_envelope(e.envelope) for e in entries) if f is not None]
+    if not facts:
+        return
+
+    def tx(session) -> None:  # type: ignore[no-untyped-def]
+        fresh = claim_new(session, GROUP, (f.event_id for f in facts))
+        todo: list[Fact] = []
+        for f in facts:
+            if f.event_id in fresh:
+                fresh.discard(f.event_id)  # the same event twice in one batch counts once
+                todo.append(f)
+        apply_facts(session, todo)
+
+    in_transaction(tx)
+    now = time.time()
+    for f in facts:
+        PROGRESS_LAG.observe(max(0.0, now - f.ts.timestamp()))
