@@ -1,12 +1,14 @@
 """The profile and the one-shot dashboard (SPEC §3), rendered from one read connection.
 
-Sections that later capabilities fill (events, missions, pending rewards, shop,
-recommendations, achievements, participations) are present and empty until then.
+The shop and recommendation sections are present and empty until those capabilities
+exist. Cached views re-render on any change of the player (worker progress included)
+or of LiveOps content, and at least every ``VIEW_TTL_S``, which bounds how late a
+time boundary (an event starting or ending) shows; claims always check the clock.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -14,7 +16,9 @@ from sqlalchemy.engine import Connection
 from ccweb import pg
 from ccweb.actions.service import recent as recent_actions
 from ccweb.errors import NotFound
+from ccweb.events import utcnow
 from ccweb.games.history import session_out, stats
+from ccweb.liveops import service as liveops
 from ccweb.streak.service import status_from_row
 from ccweb.users.service import get_user, public_user
 
@@ -29,13 +33,14 @@ def _profile_core(conn: Connection, user_id: int) -> dict[str, Any]:
     return user
 
 
-def profile(conn: Connection, user_id: int) -> dict[str, Any]:
+def profile(conn: Connection, user_id: int, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
     return {
         **_profile_core(conn, user_id),
         "stats": stats(conn, user_id),
-        "achievements": [],
+        "achievements": liveops.player_achievements(conn, user_id),
         "recent_actions": recent_actions(conn, user_id, 10),
-        "active_participations": [],
+        "active_participations": liveops.active_participations(conn, user_id, now),
     }
 
 
@@ -57,7 +62,10 @@ _DASHBOARD = """
 """
 
 
-def dashboard(conn: Connection, user_id: int, today: date) -> dict[str, Any]:
+def dashboard(
+    conn: Connection, user_id: int, today: date, now: datetime | None = None
+) -> dict[str, Any]:
+    now = now or utcnow()
     rows = pg.execute(conn, _DASHBOARD, {"uid": user_id})
     if not rows:
         raise NotFound("user not found", details={"user_id": user_id})
@@ -81,9 +89,9 @@ def dashboard(conn: Connection, user_id: int, today: date) -> dict[str, Any]:
     return {
         "profile": user,
         "streak": status_from_row(streak_row, today),
-        "active_events": [],
-        "missions": {"daily": [], "weekly": []},
-        "pending_rewards": 0,
+        "active_events": liveops.list_events(conn, user_id, active=True, now=now),
+        "missions": liveops.missions(conn, user_id, today),
+        "pending_rewards": len(liveops.pending(conn, user_id, now, today)),
         "recent_sessions": sessions,
         "shop_highlights": [],
         "recommendations": [],
