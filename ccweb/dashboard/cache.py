@@ -52,6 +52,10 @@ def touch_content(session: Session) -> None:
         after_commit_redis(session, lambda pipe: pipe.incr(content_key()))
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or 0)
+
+
 VIEW_TTL_S = 60  # bounds staleness of time-driven content (event windows) between changes
 
 
@@ -66,7 +70,7 @@ def cached_view(user_id: int, view: str, today: str, build: Callable[[], Any]) -
     client = get_redis()
     vkey, ckey = version_key(user_id), view_key(user_id, view)
     version, content, cached = client.mget(vkey, content_key(), ckey)
-    version = f"{version or 0}.{content or 0}"
+    version = f"{_text(version)}.{_text(content)}"
     if cached:
         entry = json.loads(cached)
         if entry["v"] == version and entry["d"] == today:

@@ -17,7 +17,7 @@ def event_status(status: str | None, ends_at: datetime, now: datetime) -> str | 
     return status
 
 
-def event_out(row: Mapping[str, Any]) -> dict[str, Any]:
+def event_out(row: Mapping[Any, Any]) -> dict[str, Any]:
     """An event definition (the admin and player shape, without participation)."""
     return {
         "id": row["id"],
@@ -33,7 +33,7 @@ def event_out(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def participation_out(
-    requirements: list[Mapping[str, Any]], p: Mapping[str, Any], ends_at: datetime, now: datetime
+    requirements: list[Mapping[Any, Any]], p: Mapping[Any, Any], ends_at: datetime, now: datetime
 ) -> dict[str, Any]:
     """``{status, progress:[{type, current, target}], progress_version, ...}``; ``p`` has
     ``status``, ``progress``, ``progress_version``, ``joined_at``, ``last_progress_at``,
@@ -49,7 +49,7 @@ def participation_out(
 
 
 def mission_out(
-    row: Mapping[str, Any], start: date, um: Mapping[str, Any] | None
+    row: Mapping[Any, Any], start: date, um: Mapping[Any, Any] | None
 ) -> dict[str, Any]:
     """A mission for the current period; ``um`` is the player's row (None: not started)."""
     return {
