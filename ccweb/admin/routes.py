@@ -8,7 +8,15 @@ from typing import Any
 from flask import Blueprint, g
 
 from ccweb.admin import audit, service
-from ccweb.admin.schemas import AuditQuery, FlagIn, GoldAdjustIn, InviteCodeIn, UserSearchQuery
+from ccweb.admin.schemas import (
+    AuditQuery,
+    FlagIn,
+    GoldAdjustIn,
+    InviteCodeIn,
+    InviteCodePatch,
+    InviteCodeQuery,
+    UserSearchQuery,
+)
 from ccweb.db import in_transaction, unit_of_work
 from ccweb.errors import ValidationFailed
 from ccweb.events import iso
@@ -99,3 +107,25 @@ def create_invite_code(body: InviteCodeIn) -> Any:
         return service.create_invite_code(
             s, admin_id=g.user_id, code=body.code, max_uses=body.max_uses
         ), 201
+
+
+@bp.get("/invite-codes")
+@doc("Invite codes with their uses, newest first", errors=(403,))
+@auth_required(admin=True)
+@validate(query=InviteCodeQuery)
+def list_invite_codes(query: InviteCodeQuery) -> Any:
+    with unit_of_work() as s:
+        return service.list_invite_codes(
+            s, active=query.active, limit=query.limit, offset=query.offset
+        )
+
+
+@bp.patch("/invite-codes/<id:code_id>")
+@doc("Activate/deactivate an invite code or change its max_uses (audited)", errors=(403, 404))
+@auth_required(admin=True)
+@validate(body=InviteCodePatch)
+def update_invite_code(code_id: int, body: InviteCodePatch) -> Any:
+    with unit_of_work() as s:
+        return service.update_invite_code(
+            s, admin_id=g.user_id, code_id=code_id, fields=body.changes()
+        )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ccweb import events
 from ccweb.admin import audit
 from ccweb.dashboard.cache import touch
-from ccweb.errors import Duplicate, ValidationFailed
+from ccweb.errors import Duplicate, NotFound, ValidationFailed
 from ccweb.events import iso
 from ccweb.flags import service as flags
 from ccweb.outbox.writer import emit
@@ -146,4 +146,43 @@ def create_invite_code(
         row["id"],
         {"code": code, "max_uses": max_uses},
     )
+    return {**row, "created_at": iso(row["created_at"])}
+
+
+_INVITE_COLUMNS = "id, code, max_uses, uses, is_active, created_by, created_at"
+
+
+def list_invite_codes(
+    session: Session, *, active: bool | None, limit: int, offset: int
+) -> dict[str, Any]:
+    rows = session.execute(
+        text(
+            f"SELECT {_INVITE_COLUMNS} FROM invite_codes"
+            " WHERE (CAST(:active AS boolean) IS NULL OR is_active = :active)"
+            " ORDER BY id DESC LIMIT :limit OFFSET :offset"
+        ),
+        {"active": active, "limit": limit, "offset": offset},
+    ).mappings()
+    return {"items": [{**r, "created_at": iso(r["created_at"])} for r in rows]}
+
+
+def update_invite_code(
+    session: Session, *, admin_id: int, code_id: int, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Change ``is_active`` / ``max_uses`` (a limit below ``uses`` just closes the code)."""
+    allowed = {k: v for k, v in fields.items() if k in ("is_active", "max_uses")}
+    if not allowed:
+        raise ValidationFailed("nothing to update")
+    sets = ", ".join(f"{k} = :{k}" for k in allowed)
+    row = (
+        session.execute(
+            text(f"UPDATE invite_codes SET {sets} WHERE id = :id RETURNING {_INVITE_COLUMNS}"),
+            {**allowed, "id": code_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("invite code not found", details={"id": code_id})
+    audit.record(session, admin_id, "invite_code.update", "invite_code", code_id, allowed)
     return {**row, "created_at": iso(row["created_at"])}

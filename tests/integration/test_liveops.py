@@ -252,7 +252,7 @@ def test_achievement_unlock_and_claim_with_item_reward(client, player, drain):
 
 
 def test_dashboard_sections_are_filled_and_follow_progress(client, player, drain):
-    user, headers = player
+    _, headers = player
     eid = create_event([{"type": "plays", "target": 1}])
     create_mission("daily", [{"type": "plays", "target": 1}])
     client.post(f"/api/events/{eid}/participate", headers=headers)
