@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 LINT_PATHS := ccweb worker realtime tests scripts bench loadtests migrations/env.py
 
-.PHONY: run test lint fmt migrate seed services services-down bench bench-play venv clean
+.PHONY: run test lint fmt migrate seed services services-down bench bench-play bench-progress venv clean
 
 $(STAMP): requirements.txt
 	@scripts/bootstrap.sh "$(PY)" "$(VENV)"
@@ -45,9 +45,13 @@ bench: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.auth_me
 	@scripts/with-services.sh $(BIN)/python -m bench.play
 	@scripts/with-services.sh $(BIN)/python -m bench.cpu_cost
+	@scripts/with-services.sh $(BIN)/python -m bench.progress
 
 bench-play: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.play
+
+bench-progress: venv
+	@scripts/with-services.sh $(BIN)/python -m bench.progress
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
