@@ -57,6 +57,11 @@ EVENT_TYPES = frozenset(
 )
 
 
+# Events the system derives from a player's own events (the worker's progress output):
+# not player activity of their own, so activity counting skips them.
+DERIVED_EVENT_TYPES = frozenset({EVENT_PROGRESS, MISSION_PROGRESS, ACHIEVEMENT_UNLOCKED})
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

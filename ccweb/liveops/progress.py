@@ -33,7 +33,7 @@ from ccweb import events
 from ccweb.dashboard.cache import touch
 from ccweb.liveops import achievements
 from ccweb.liveops.rules import Fact, advance, complete, period_start, progress_out
-from ccweb.outbox.writer import emit
+from ccweb.outbox.writer import add_many
 
 _ENSURE_MISSIONS = text(
     """
@@ -137,8 +137,12 @@ def apply_facts(session: Session, facts: Sequence[Fact]) -> dict[str, int]:
     unlocked = achievements.unlock_and_announce(session, uids)
 
     touched: set[int] = set()
-    _emit_progress(session, events.EVENT_PROGRESS, "e", changed_events, versions, touched)
-    _emit_progress(session, events.MISSION_PROGRESS, "m", changed_missions, versions, touched)
+    outgoing = [
+        *_progress_events(events.EVENT_PROGRESS, "e", changed_events, versions),
+        *_progress_events(events.MISSION_PROGRESS, "m", changed_missions, versions),
+    ]
+    add_many(session, outgoing)  # one INSERT for the batch's progress events
+    touched.update(e["user_id"] for e in outgoing)
     touched.update(u["user_id"] for u in unlocked)
     for uid in touched:
         touch(session, uid)
@@ -169,14 +173,12 @@ def _write_row(r: dict[str, Any]) -> dict[str, Any]:
     return {"id": r["id"], "progress": r["new"], "status": r["status"]}
 
 
-def _emit_progress(
-    session: Session,
+def _progress_events(
     event_type: str,
     kind: str,
     rows: list[dict[str, Any]],
     versions: dict[tuple[str, int], int],
-    touched: set[int],
-) -> None:
+) -> list[dict[str, Any]]:
     per_user: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         item = {
@@ -190,6 +192,7 @@ def _emit_progress(
             item["mission_id"] = r["mission_id"]
             item["period_start"] = r["period_start"].isoformat()
         per_user[r["user_id"]].append(item)
-    for uid, items in per_user.items():
-        emit(session, event_type, uid, {"items": items}, service="worker")
-        touched.add(uid)
+    return [
+        events.make_envelope(event_type, uid, {"items": items}, service="worker")
+        for uid, items in per_user.items()
+    ]

@@ -217,3 +217,19 @@ def test_progress_bumps_the_dashboard_version(settings, rds):
     round_event(uid)
     run_burst(progress_consumer(rds, settings))
     assert int(rds.get(version_key(uid)) or 0) > before
+
+
+def test_activity_does_not_count_the_progress_events_derived_from_plays(
+    settings, rds, make_consumer
+):
+    from tests.worker._support import activity_events
+
+    uid = create_user()["id"]
+    eid = create_event([{"type": "plays", "target": 5}])
+    join(uid, eid)  # event.participate: the player's own action
+    round_event(uid)
+    round_event(uid)
+    run_burst(progress_consumer(rds, settings))  # emits event.progress for the player
+    assert any(r["event_type"] == events.EVENT_PROGRESS for r in q("SELECT event_type FROM outbox"))
+    run_burst(make_consumer())  # the activity group
+    assert activity_events(uid) == 3

@@ -1,6 +1,7 @@
 """``activity`` group: per-player daily activity (events per UTC day, last event).
 
-Feeds DAU and "last seen" for operators without touching the request path. A batch is
+Feeds DAU and "last seen" for operators without touching the request path. Events the
+worker derives from the player's own (progress, unlocks) are not counted again. A batch is
 one transaction: dedupe by event id, then one upsert per (player, day).
 """
 
@@ -13,7 +14,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ccweb.db import in_transaction
-from ccweb.events import parse_ts
+from ccweb.events import DERIVED_EVENT_TYPES, parse_ts
 from worker.dedupe import claim_new
 from worker.entries import Entry
 
@@ -43,7 +44,11 @@ def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
 
 
 def handle(entries: Sequence[Entry]) -> None:
-    parsed = [_parse(e) for e in entries]  # a malformed entry fails the batch → isolated
+    # derived events are skipped by their stream field, without parsing; a malformed
+    # entry fails the batch → isolated
+    parsed = [_parse(e) for e in entries if e.event_type not in DERIVED_EVENT_TYPES]
+    if not parsed:
+        return
 
     def tx(session) -> None:  # type: ignore[no-untyped-def]
         fresh = claim_new(session, GROUP, (p[0] for p in parsed))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ccweb.db import in_transaction
 from ccweb.liveops.progress import apply_facts
-from ccweb.liveops.rules import Fact, fact_from_envelope
+from ccweb.liveops.rules import PROGRESS_EVENT_TYPES, Fact, fact_from_envelope
 from ccweb.metrics import PROGRESS_LAG
 from worker.dedupe import claim_new
 from worker.entries import Entry
@@ -20,8 +20,11 @@ GROUP = "progress"
 
 
 def handle(entries: Sequence[Entry]) -> None:
-    # a malformed entry raises here, failing the batch → entries retried one by one
-    facts = [f for f in (fact_from_envelope(e.envelope) for e in entries) if f is not None]
+    # The stream field says the type, so the progress events this group emits itself (and
+    # every other type) are skipped without parsing. A malformed entry raises here,
+    # failing the batch → its entries are retried one by one.
+    relevant = (e for e in entries if e.event_type in PROGRESS_EVENT_TYPES)
+    facts = [f for f in (fact_from_envelope(e.envelope) for e in relevant) if f is not None]
     if not facts:
         return
 
