@@ -69,6 +69,7 @@ class Settings:
     worker_reclaim_idle_ms: int = 30_000  # CC_WORKER_RECLAIM_IDLE_MS
     worker_max_deliveries: int = 5  # CC_WORKER_MAX_DELIVERIES: then dead-letter
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
+    worker_nice: int = 0  # CC_WORKER_NICE: CPU niceness increment of the worker process
     hostname: str = field(default_factory=socket.gethostname)
 
     @classmethod
@@ -109,6 +110,7 @@ class Settings:
             worker_reclaim_idle_ms=_int("CC_WORKER_RECLAIM_IDLE_MS", cls.worker_reclaim_idle_ms),
             worker_max_deliveries=_int("CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
+            worker_nice=_int("CC_WORKER_NICE", cls.worker_nice),
         )
         return (replace(s, **overrides) if overrides else s).check()
 

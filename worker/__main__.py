@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    if settings.worker_nice > 0:
+        # On a box shared with the web processes, background consumption should yield the
+        # CPU to player requests; it catches up in the gaps (see README, Configuration).
+        os.nice(settings.worker_nice)
     configure_logging(settings)
     instrument_engine(db.init_engine(settings))
     client = get_redis(settings)

@@ -16,12 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ccweb import pg
 from ccweb.liveops.rules import progress_out
 
 Metrics = dict[tuple[str, str | None], int]
 
-_METRICS = text(
-    """
+# prepared statements (ccweb.pg): the worker runs these for every batch
+_METRICS = """
     SELECT user_id, game_type, sum(total)::bigint AS plays, sum(wins)::bigint AS wins,
            sum(total_bet)::bigint AS spend_gold, sum(total_payout)::bigint AS win_gold,
            max(max_win)::bigint AS max_win, NULL::bigint AS streak_days
@@ -30,16 +31,16 @@ _METRICS = text(
     UNION ALL
     SELECT user_id, NULL, NULL, NULL, NULL, NULL, NULL, longest::bigint
     FROM streaks WHERE user_id = ANY(:uids)
-    """
-)
+"""
 _ACTIVE = text(
     "SELECT id, code, title, description, requirements, reward_items FROM achievements"
     " WHERE is_active ORDER BY sort_order, id"
 )
-_UNLOCKED = text(
+_UNLOCKED = (
     "SELECT user_id, achievement_id, unlocked_at, claimed_at FROM user_achievements"
     " WHERE user_id = ANY(:uids)"
 )
+_UIDS = {"uids": "bigint[]"}
 _UNLOCK = text(
     """
     INSERT INTO user_achievements (user_id, achievement_id)
@@ -70,7 +71,7 @@ def forget_catalog() -> None:
 
 def metrics(conn: Session | Connection, user_ids: Iterable[int]) -> dict[int, Metrics]:
     out: dict[int, Metrics] = {}
-    for r in conn.execute(_METRICS, {"uids": list(user_ids)}).mappings():
+    for r in pg.execute(conn, _METRICS, {"uids": list(user_ids)}, _UIDS):
         m = out.setdefault(r["user_id"], {})
         for name in ("plays", "wins", "spend_gold", "win_gold", "max_win", "streak_days"):
             if r[name] is not None:
@@ -92,7 +93,7 @@ def unlock_due(session: Session, user_ids: Sequence[int]) -> list[dict[str, Any]
         return []
     have = {
         (r["user_id"], r["achievement_id"])
-        for r in session.execute(_UNLOCKED, {"uids": list(user_ids)}).mappings()
+        for r in pg.execute(session, _UNLOCKED, {"uids": list(user_ids)}, _UIDS)
     }
     ms = metrics(session, user_ids)
     due = [
@@ -150,7 +151,7 @@ def for_player(conn: Session | Connection, user_id: int) -> list[dict[str, Any]]
 
     achs = catalog(conn)
     m = metrics(conn, [user_id]).get(user_id, {})
-    got = {r["achievement_id"]: r for r in conn.execute(_UNLOCKED, {"uids": [user_id]}).mappings()}
+    got = {r["achievement_id"]: r for r in pg.execute(conn, _UNLOCKED, {"uids": [user_id]}, _UIDS)}
     out = []
     for a in achs:
         u = got.get(a["id"])

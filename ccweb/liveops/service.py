@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import events
+from ccweb import events, pg
 from ccweb.dashboard.cache import touch
 from ccweb.errors import Conflict, Forbidden, NotFound
 from ccweb.liveops import achievements
@@ -25,17 +25,19 @@ from ccweb.liveops.views import event_out, mission_out, participation_out
 from ccweb.outbox.writer import emit
 from ccweb.users.models import TIERS
 
-_TIER_OK = """(e.tier_required IS NULL
-        OR array_position(CAST(:tiers AS text[]), e.tier_required)
-           <= array_position(CAST(:tiers AS text[]), (SELECT tier FROM users WHERE id = :uid)))"""
+_TIERS_SQL = "ARRAY[" + ", ".join(f"'{t}'" for t in TIERS) + "]"  # constants, lowest first
+_TIER_OK = f"""(e.tier_required IS NULL
+        OR array_position({_TIERS_SQL}, e.tier_required)
+           <= array_position({_TIERS_SQL}, (SELECT tier FROM users WHERE id = :uid)))"""
 
 _EVENT_COLS = """e.id, e.title, e.description, e.type, e.starts_at, e.ends_at, e.requirements,
     e.reward_items, e.tier_required"""
 _PART_COLS = """p.status, p.progress, p.progress_version, p.joined_at, p.last_progress_at,
     p.claimed_at"""
 
-_LIST_EVENTS = text(
-    f"""
+# The dashboard reads run as prepared statements (ccweb.pg): planning these joins cost
+# more than executing them.
+_LIST_EVENTS = f"""
     SELECT {_EVENT_COLS}, {_PART_COLS}
     FROM live_events e
     LEFT JOIN event_participations p ON p.event_id = e.id AND p.user_id = :uid
@@ -44,8 +46,7 @@ _LIST_EVENTS = text(
                ELSE e.ends_at > :now - interval '30 days' END
     ORDER BY e.ends_at, e.id
     LIMIT 200
-    """
-)
+"""
 _EVENT = text(
     f"SELECT {_EVENT_COLS}, e.is_active, {_TIER_OK} AS tier_ok FROM live_events e WHERE e.id = :eid"
 )
@@ -61,8 +62,7 @@ _JOIN = text(
 _PARTICIPATION = text(
     f"SELECT {_PART_COLS} FROM event_participations p WHERE p.user_id = :uid AND p.event_id = :eid"
 )
-_MISSIONS = text(
-    """
+_MISSIONS = """
     SELECT m.id, m.title, m.description, m.period, m.requirements, m.reward_items,
            um.id AS um_id, um.status, um.progress, um.progress_version, um.claimed_at
     FROM missions m
@@ -70,10 +70,8 @@ _MISSIONS = text(
          AND um.period_start = CASE m.period WHEN 'daily' THEN :day ELSE :week END
     WHERE m.is_active
     ORDER BY m.sort_order, m.id
-    """
-)
-_PENDING = text(
-    """
+"""
+_PENDING = """
     SELECT 'event' AS source_type, e.id AS source_id, e.title, e.reward_items
     FROM event_participations p JOIN live_events e ON e.id = p.event_id
     WHERE p.user_id = :uid AND p.status = 'claimable' AND e.is_active AND e.ends_at > :now
@@ -87,16 +85,13 @@ _PENDING = text(
     FROM user_achievements ua JOIN achievements a ON a.id = ua.achievement_id
     WHERE ua.user_id = :uid AND ua.claimed_at IS NULL AND a.is_active
       AND jsonb_array_length(a.reward_items) > 0
-    """
-)
+"""
 
 
 def list_events(
     conn: Connection | Session, user_id: int, *, active: bool, now: datetime
 ) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        _LIST_EVENTS, {"uid": user_id, "tiers": list(TIERS), "active": active, "now": now}
-    ).mappings()
+    rows = pg.execute(conn, _LIST_EVENTS, {"uid": user_id, "active": active, "now": now})
     return [_with_participation(r, now) for r in rows]
 
 
@@ -110,11 +105,7 @@ def _with_participation(r: Any, now: datetime) -> dict[str, Any]:
 
 def participate(session: Session, user_id: int, event_id: int, now: datetime) -> dict[str, Any]:
     """Join an event (idempotent: joining again returns the same participation)."""
-    ev = (
-        session.execute(_EVENT, {"eid": event_id, "uid": user_id, "tiers": list(TIERS)})
-        .mappings()
-        .one_or_none()
-    )
+    ev = session.execute(_EVENT, {"eid": event_id, "uid": user_id}).mappings().one_or_none()
     if ev is None or not ev["is_active"]:
         raise NotFound("event not found", details={"event_id": event_id})
     if not ev["tier_ok"]:
@@ -146,7 +137,7 @@ def missions(conn: Connection | Session, user_id: int, today: date) -> dict[str,
     """``{daily, weekly}`` for the current periods (rows not created yet read as zero)."""
     day, week = period_start("daily", today), period_start("weekly", today)
     out: dict[str, Any] = {"daily": [], "weekly": []}
-    for r in conn.execute(_MISSIONS, {"uid": user_id, "day": day, "week": week}).mappings():
+    for r in pg.execute(conn, _MISSIONS, {"uid": user_id, "day": day, "week": week}):
         start = day if r["period"] == "daily" else week
         out[r["period"]].append(mission_out(r, start, r if r["um_id"] is not None else None))
     return out
@@ -162,7 +153,7 @@ def pending(
         "day": period_start("daily", today),
         "week": period_start("weekly", today),
     }
-    return [dict(r) for r in conn.execute(_PENDING, params).mappings()]
+    return pg.execute(conn, _PENDING, params)
 
 
 def active_participations(
