@@ -7,8 +7,10 @@ lives in the pool's per-connection ``info``, so it follows reconnects) and then 
 ``EXECUTE name(...)``, which skips parsing and, after a few runs, planning.
 
 Statements are written with ``:name`` parameters like SQLAlchemy ``text()``. Parameter
-types come from ``types`` or are inferred from the first value (int → bigint, str → text,
-dict/list → jsonb, date → date, …); a parameter that may be ``None`` must be declared.
+types come from ``types`` or are inferred from the values of the first call with that SQL
+text (int → bigint, str → text, dict/list → jsonb, date → date, …) and are then fixed for
+that text (re-inferring ~50 parameters on every round cost more than the rest of the
+call): a parameter that may be ``None`` or change type must be declared.
 Prepared statements are per server session: this needs session pooling (not PgBouncer
 transaction pooling).
 """
@@ -41,10 +43,10 @@ class _Statement:
     execute_sql: str
     jsonb: frozenset[str]
     verb: str
+    timer: Any  # the SQL_SECONDS child for ``verb``
 
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...]], _Statement] = {}
-_ORDERS: dict[str, tuple[str, ...]] = {}
+_STATEMENTS: dict[str, _Statement] = {}
 
 
 def _infer(name: str, value: Any) -> str:
@@ -66,28 +68,26 @@ def _infer(name: str, value: Any) -> str:
 
 
 def _statement(sql: str, params: dict[str, Any], types: dict[str, str]) -> _Statement:
-    order = _ORDERS.get(sql)
-    if order is None:
-        order = tuple(dict.fromkeys(_PARAM.findall(sql)))
-        if len(_ORDERS) < 512:
-            _ORDERS[sql] = order
+    st = _STATEMENTS.get(sql)
+    if st is not None:
+        return st
+    order = tuple(dict.fromkeys(_PARAM.findall(sql)))
     pg_types = tuple(types.get(n) or _infer(n, params[n]) for n in order)
-    key = (sql, pg_types)
-    st = _STATEMENTS.get(key)
-    if st is None:
-        index = {n: i + 1 for i, n in enumerate(order)}
-        positional = _PARAM.sub(lambda m: f"${index[m.group(1)]}", sql)
-        name = "cc_" + hashlib.sha1(repr(key).encode()).hexdigest()[:24]
-        st = _Statement(
-            name=name,
-            order=order,
-            prepare_sql=f"PREPARE {name} ({', '.join(pg_types)}) AS {positional}",
-            execute_sql=f"EXECUTE {name} ({', '.join(['%s'] * len(order))})",
-            jsonb=frozenset(n for n, t in zip(order, pg_types, strict=True) if t == "jsonb"),
-            verb=sql.lstrip().split(None, 1)[0].upper(),
-        )
-        if len(_STATEMENTS) < 512:
-            _STATEMENTS[key] = st
+    index = {n: i + 1 for i, n in enumerate(order)}
+    positional = _PARAM.sub(lambda m: f"${index[m.group(1)]}", sql)
+    name = "cc_" + hashlib.sha1(repr((sql, pg_types)).encode()).hexdigest()[:24]
+    verb = sql.lstrip().split(None, 1)[0].upper()
+    st = _Statement(
+        name=name,
+        order=order,
+        prepare_sql=f"PREPARE {name} ({', '.join(pg_types)}) AS {positional}",
+        execute_sql=f"EXECUTE {name} ({', '.join(['%s'] * len(order))})",
+        jsonb=frozenset(n for n, t in zip(order, pg_types, strict=True) if t == "jsonb"),
+        verb=verb,
+        timer=SQL_SECONDS.labels(verb=verb),
+    )
+    if len(_STATEMENTS) < 1024:
+        _STATEMENTS[sql] = st
     return st
 
 
@@ -111,7 +111,8 @@ def execute(
     conn = session.connection() if isinstance(session, Session) else session
     fairy = conn.connection
     prepared: set[str] = fairy.info.setdefault("cc_prepared", set())
-    values = [_value(st, n, params[n]) for n in st.order]
+    jsonb = st.jsonb
+    values = [_value(st, n, params[n]) if n in jsonb else params[n] for n in st.order]
     cursor = fairy.cursor()
     started = time.perf_counter()
     try:
@@ -127,4 +128,4 @@ def execute(
         raise DBAPIError.instance(st.execute_sql, values, exc, psycopg2.Error) from exc
     finally:
         cursor.close()
-        SQL_SECONDS.labels(verb=st.verb).observe(time.perf_counter() - started)
+        st.timer.observe(time.perf_counter() - started)

@@ -38,15 +38,25 @@ def pay(bet: int, multiplier_cents: int) -> int:
     return bet * multiplier_cents // 100
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(value: Any) -> Any:
     """Like ``dataclasses.asdict`` (nested results → dicts, tuples kept as tuples) without
-    its deep copies: results are immutable, so sharing leaf values is safe — and this runs
-    on every round."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    return value
+    its deep copies: results are immutable, so sharing leaf values and all-leaf tuples is
+    safe — and this runs on every round."""
+    t = type(value)
+    names = _FIELDS.get(t)
+    if names is None:
+        if t is tuple:
+            if all(type(v) in _LEAVES for v in value):
+                return value
+            return tuple(_plain(v) for v in value)
+        if t in _LEAVES or not is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _FIELDS[t] = tuple(f.name for f in fields(value))
+    return {n: _plain(getattr(value, n)) for n in names}
 
 
 @dataclass(frozen=True)
