@@ -49,6 +49,7 @@ def server(
         "CC_HOST": "127.0.0.1",
         "CC_ACCESS_LOG": "0",
         "CC_LOG_LEVEL": "WARNING",
+        "CC_WORKER_NICE": os.environ.get("CC_WORKER_NICE", "10"),  # as `make run` does
         **(extra_env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "ccweb.server"], cwd=ROOT, env=env)

@@ -8,6 +8,8 @@ export PORT="${PORT:-8000}"
 # one gevent web process per core (at most 4) unless told otherwise
 cores=$(nproc 2>/dev/null || echo 1)
 export CC_WEB_PROCESSES="${CC_WEB_PROCESSES:-$(( cores > 4 ? 4 : cores ))}"
+# web and worker share this machine: background consumption yields the CPU to players
+export CC_WORKER_NICE="${CC_WORKER_NICE:-10}"
 t0=$(date +%s)
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
