@@ -233,3 +233,37 @@ def test_activity_does_not_count_the_progress_events_derived_from_plays(
     assert any(r["event_type"] == events.EVENT_PROGRESS for r in q("SELECT event_type FROM outbox"))
     run_burst(make_consumer())  # the activity group
     assert activity_events(uid) == 3
+
+
+def test_parallel_consumers_of_the_group_never_lose_an_update(settings, rds):
+    """Three consumers of the group run at once over interleaved rounds of the same
+    players (each batch locks the rows it updates): every round counts exactly once."""
+    import threading
+
+    players = [create_user()["id"] for _ in range(3)]
+    eid = create_event(
+        [{"type": "plays", "target": 10**9}, {"type": "spend_gold", "target": 10**12}]
+    )
+    mid = create_mission("daily", [{"type": "plays", "target": 10**9}])
+    for uid in players:
+        join(uid, eid)
+    small = settings.with_overrides(worker_batch=7, worker_linger_ms=0)
+    for i in range(60):
+        for uid in players:
+            round_event(uid, bet=10 + i)
+    consumers = [progress_consumer(rds, small, f"c{n}") for n in range(3)]
+    threads = [threading.Thread(target=run_burst, args=(c,)) for c in consumers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for uid in players:
+        assert participation(uid, eid)["progress"] == [60, sum(10 + i for i in range(60))]
+        row = q(
+            "SELECT progress FROM user_missions WHERE user_id = :u AND mission_id = :m",
+            u=uid,
+            m=mid,
+        )
+        assert row[0]["progress"] == [60]
+    handled = q("SELECT count(*) AS n FROM processed_events WHERE consumer = 'progress'")
+    assert handled[0]["n"] == 180
