@@ -9,7 +9,9 @@ running beside it as in production) for:
 * mixed     spin and dashboard from separate wrk runs at the same time (every read after
             a spin misses the cache)
 
-and prints req/s, p50/p95/p99 next to the targets and the PERFORMANCE.md figures.
+and prints req/s, p50/p95/p99 next to the targets and the PERFORMANCE.md figures. The
+machine is shared and identical runs differ by ±30 %, so each scenario runs ``--repeat``
+times (default 3): every run's p95 is listed and the verdict uses the median run.
 
     make bench-play      # or: scripts/with-services.sh .venv/bin/python -m bench.play
 """
@@ -53,6 +55,8 @@ def show(name: str, r: dict[str, Any], ref_rps: float, ref_p95: float, target: f
         f"  p99 {r['p99_ms']:6.1f} ms  errors {r['errors']:.0f}   target p95 < {target:.0f} ms:"
         f" {verdict}   vs peer {r['rps'] / ref_rps:.2f}x rps, p95 {r['p95_ms'] / ref_p95:.1f}x"
     )
+    if len(r.get("all_p95", ())) > 1:
+        print(f"  {'':<10} median of {len(r['all_p95'])} runs; p95 of each run: {r['all_p95']} ms")
 
 
 def main() -> None:
@@ -62,6 +66,7 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=64)
     parser.add_argument("--processes", type=int, default=2, help="CC_WEB_PROCESSES")
     parser.add_argument("--bet", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median)")
     args = parser.parse_args()
     subprocess.run(
         [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
@@ -82,54 +87,83 @@ def main() -> None:
             f"{args.connections} connections, {args.players} players, {args.processes} web"
             f" process(es), wrk -t2, {args.seconds}s per run"
         )
-        spin = run_wrk_players(
-            base,
-            tokens,
-            method="POST",
-            path="/api/games/slot/spin",
-            body=spin_body,
-            connections=args.connections,
-            seconds=args.seconds,
+        spin = median_run(
+            args.repeat,
+            lambda: run_wrk_players(
+                base,
+                tokens,
+                method="POST",
+                path="/api/games/slot/spin",
+                body=spin_body,
+                connections=args.connections,
+                seconds=args.seconds,
+            ),
         )
         show("spin", spin, PEER_WRITE_RPS, PEER_WRITE_P95, TARGET_SPIN_P95)
         print(
             f"             spins/s vs PERFORMANCE.md one-statement prototype:"
             f" {spin['rps'] / PROTO_ONE_STATEMENT_RPS:.2f}x"
         )
-        dash = run_wrk_players(
-            base,
-            tokens,
-            method="GET",
-            path="/api/dashboard",
-            connections=args.connections,
-            seconds=args.seconds,
+        dash = median_run(
+            args.repeat,
+            lambda: run_wrk_players(
+                base,
+                tokens,
+                method="GET",
+                path="/api/dashboard",
+                connections=args.connections,
+                seconds=args.seconds,
+            ),
         )
         show("dashboard", dash, PEER_READ_RPS, PEER_READ_P95, TARGET_DASH_P95)
         half = max(1, args.connections // 2)
-        results: dict[str, dict[str, Any]] = {}
-
-        def run(name: str, **kw: Any) -> None:
-            results[name] = run_wrk_players(
-                base, tokens, connections=half, seconds=args.seconds, **kw
-            )
-
-        jobs = [
-            threading.Thread(
-                target=run,
-                args=("spin",),
-                kwargs={"method": "POST", "path": "/api/games/slot/spin", "body": spin_body},
-            ),
-            threading.Thread(
-                target=run, args=("dashboard",), kwargs={"method": "GET", "path": "/api/dashboard"}
-            ),
-        ]
-        for j in jobs:
-            j.start()
-        for j in jobs:
-            j.join()
+        mixed = [mixed_run(base, tokens, half, args.seconds, spin_body) for _ in range(args.repeat)]
         print(f"  mixed ({half} spin + {half} dashboard connections, same players):")
-        show("spin", results["spin"], PEER_WRITE_RPS, PEER_WRITE_P95, TARGET_SPIN_P95)
-        show("dashboard", results["dashboard"], PEER_READ_RPS, PEER_READ_P95, TARGET_DASH_P95)
+        for name, ref_rps, ref_p95, target in (
+            ("spin", PEER_WRITE_RPS, PEER_WRITE_P95, TARGET_SPIN_P95),
+            ("dashboard", PEER_READ_RPS, PEER_READ_P95, TARGET_DASH_P95),
+        ):
+            show(name, pick_median([m[name] for m in mixed]), ref_rps, ref_p95, target)
+
+
+def pick_median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(runs, key=lambda r: r["p95_ms"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["all_p95"] = [round(r["p95_ms"], 1) for r in runs]
+    return chosen
+
+
+def median_run(repeat: int, once: Any) -> dict[str, Any]:
+    return pick_median([once() for _ in range(max(1, repeat))])
+
+
+def mixed_run(
+    base: str, tokens: list[str], connections: int, seconds: int, spin_body: str
+) -> dict[str, dict[str, Any]]:
+    """Spin and dashboard wrk runs at the same time: every read after a spin misses the
+    player's cached view."""
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(name: str, **kw: Any) -> None:
+        results[name] = run_wrk_players(
+            base, tokens, connections=connections, seconds=seconds, **kw
+        )
+
+    jobs = [
+        threading.Thread(
+            target=run,
+            args=("spin",),
+            kwargs={"method": "POST", "path": "/api/games/slot/spin", "body": spin_body},
+        ),
+        threading.Thread(
+            target=run, args=("dashboard",), kwargs={"method": "GET", "path": "/api/dashboard"}
+        ),
+    ]
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join()
+    return results
 
 
 if __name__ == "__main__":

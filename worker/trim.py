@@ -24,10 +24,12 @@ def safe_trim_point(client: redis.Redis, stream: str) -> str | None:
         return None  # no consumer yet: keep everything
     points = []
     for g in groups:
+        oldest = None
         if int(g.get("pending") or 0) > 0:
-            points.append(client.xpending(stream, g["name"])["min"])
-        else:
-            points.append(g["last-delivered-id"])
+            # None when the group acked everything since XINFO: then the last-delivered
+            # id read by XINFO (older than or equal to the current one) is still safe
+            oldest = client.xpending(stream, g["name"])["min"]
+        points.append(oldest or g["last-delivered-id"])
     return min(points, key=_id_tuple)
 
 

@@ -105,3 +105,26 @@ def test_default_approximate_trim_never_drops_needed_entries(settings, rds, make
     assert 0 < trimmed <= 600
     assert left == all_ids[1000 - len(left) :]  # only a prefix was removed
     assert set(all_ids[600:]) <= set(left)
+
+
+def test_group_that_acks_everything_between_xinfo_and_xpending_is_handled(
+    settings, rds, user_id, make_consumer
+):
+    """A group reported with pending entries by XINFO may ack them all before XPENDING
+    runs (its summary then has no oldest id): the trim point falls back to the group's
+    last-delivered id instead of failing. Real Redis; only the interleaving is forced."""
+    for _ in range(3):
+        emit_event(user_id)
+    stream = user_stream(settings, user_id)
+    all_ids = ids(rds, stream)
+    consumer = make_consumer()
+    entries = consumer.read_new(None)  # all three delivered, pending
+
+    class AcksFirst(type(rds)):  # type: ignore[misc]
+        def xpending(self, name, groupname):  # type: ignore[no-untyped-def]
+            consumer.handle(entries)  # the consumer finishes in between
+            return super().xpending(name, groupname)
+
+    racing = AcksFirst(connection_pool=rds.connection_pool)
+    assert safe_trim_point(racing, stream) == all_ids[-1]
+    assert activity_events(user_id) == 3
