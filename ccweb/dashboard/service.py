@@ -44,10 +44,12 @@ def profile(conn: Connection, user_id: int, now: datetime | None = None) -> dict
     }
 
 
-# Everything the dashboard reads, in one round trip: the user, the streak row and the
-# last three sessions (one row per session; user and streak columns repeat).
-_DASHBOARD = """
-    SELECT u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
+# Everything the dashboard reads, in one round trip: the user, the streak row, the last
+# three sessions (one row per session; the other columns repeat) and the LiveOps sections
+# (uncorrelated subqueries, so PostgreSQL runs them once).
+_DASHBOARD = f"""
+    SELECT {liveops.SECTIONS_SQL},
+           u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
            u.gold_balance, u.created_at,
            s.count AS s_count, s.last_claim_date AS s_last, s.grace_used_on AS s_grace,
            gs.id AS gs_id, gs.game_type AS gs_game_type, gs.rounds AS gs_rounds,
@@ -66,7 +68,7 @@ def dashboard(
     conn: Connection, user_id: int, today: date, now: datetime | None = None
 ) -> dict[str, Any]:
     now = now or utcnow()
-    rows = pg.execute(conn, _DASHBOARD, {"uid": user_id})
+    rows = pg.execute(conn, _DASHBOARD, {"uid": user_id, **liveops.sections_params(now, today)})
     if not rows:
         raise NotFound("user not found", details={"user_id": user_id})
     first = rows[0]
@@ -89,9 +91,7 @@ def dashboard(
     return {
         "profile": user,
         "streak": status_from_row(streak_row, today),
-        "active_events": liveops.list_events(conn, user_id, active=True, now=now),
-        "missions": liveops.missions(conn, user_id, today),
-        "pending_rewards": len(liveops.pending(conn, user_id, now, today)),
+        **liveops.render_sections(first, now, today),
         "recent_sessions": sessions,
         "shop_highlights": [],
         "recommendations": [],

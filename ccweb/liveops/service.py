@@ -63,7 +63,7 @@ _PARTICIPATION = text(
     f"SELECT {_PART_COLS} FROM event_participations p WHERE p.user_id = :uid AND p.event_id = :eid"
 )
 _MISSIONS = """
-    SELECT m.id, m.title, m.description, m.period, m.requirements, m.reward_items,
+    SELECT m.id, m.title, m.description, m.period, m.requirements, m.reward_items, m.sort_order,
            um.id AS um_id, um.status, um.progress, um.progress_version, um.claimed_at
     FROM missions m
     LEFT JOIN user_missions um ON um.mission_id = m.id AND um.user_id = :uid
@@ -92,6 +92,10 @@ def list_events(
     conn: Connection | Session, user_id: int, *, active: bool, now: datetime
 ) -> list[dict[str, Any]]:
     rows = pg.execute(conn, _LIST_EVENTS, {"uid": user_id, "active": active, "now": now})
+    return render_events(rows, now)
+
+
+def render_events(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     return [_with_participation(r, now) for r in rows]
 
 
@@ -136,8 +140,15 @@ def participate(session: Session, user_id: int, event_id: int, now: datetime) ->
 def missions(conn: Connection | Session, user_id: int, today: date) -> dict[str, Any]:
     """``{daily, weekly}`` for the current periods (rows not created yet read as zero)."""
     day, week = period_start("daily", today), period_start("weekly", today)
+    return render_missions(
+        pg.execute(conn, _MISSIONS, {"uid": user_id, "day": day, "week": week}), today
+    )
+
+
+def render_missions(rows: list[dict[str, Any]], today: date) -> dict[str, Any]:
+    day, week = period_start("daily", today), period_start("weekly", today)
     out: dict[str, Any] = {"daily": [], "weekly": []}
-    for r in pg.execute(conn, _MISSIONS, {"uid": user_id, "day": day, "week": week}):
+    for r in rows:
         start = day if r["period"] == "daily" else week
         out[r["period"]].append(mission_out(r, start, r if r["um_id"] is not None else None))
     return out
@@ -154,6 +165,46 @@ def pending(
         "week": period_start("weekly", today),
     }
     return pg.execute(conn, _PENDING, params)
+
+
+# The dashboard's LiveOps sections as three columns of one statement (see
+# ccweb.dashboard.service): the same queries, rows carried as JSON, so the home screen
+# costs one round trip. JSON turns timestamps into text; ``_TIMES`` names the columns
+# turned back into datetimes before the same renderers run.
+SECTIONS_SQL = f"""
+    (SELECT coalesce(json_agg(x ORDER BY x.ends_at, x.id), '[]') FROM ({_LIST_EVENTS}) x)
+        AS ev_rows,
+    (SELECT coalesce(json_agg(x ORDER BY x.sort_order, x.id), '[]') FROM ({_MISSIONS}) x)
+        AS m_rows,
+    (SELECT count(*) FROM ({_PENDING}) x) AS pending_n"""
+_TIMES = ("starts_at", "ends_at", "joined_at", "last_progress_at", "claimed_at")
+
+
+def sections_params(now: datetime, today: date) -> dict[str, Any]:
+    return {
+        "active": True,
+        "now": now,
+        "day": period_start("daily", today),
+        "week": period_start("weekly", today),
+    }
+
+
+def render_sections(row: dict[str, Any], now: datetime, today: date) -> dict[str, Any]:
+    """``active_events``, ``missions``, ``pending_rewards`` from a :data:`SECTIONS_SQL`
+    row."""
+
+    def typed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for item in items:
+            for k in _TIMES:
+                if item.get(k) is not None:
+                    item[k] = datetime.fromisoformat(item[k])
+        return items
+
+    return {
+        "active_events": render_events(typed(row["ev_rows"]), now),
+        "missions": render_missions(typed(row["m_rows"]), today),
+        "pending_rewards": int(row["pending_n"]),
+    }
 
 
 def active_participations(

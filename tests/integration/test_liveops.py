@@ -267,6 +267,10 @@ def test_dashboard_sections_are_filled_and_follow_progress(client, player, drain
     assert d["pending_rewards"] == 2
     assert d["active_events"][0]["participation"]["status"] == "claimable"
     assert d["missions"]["daily"][0]["status"] == "claimable"
+    # the dashboard reads its sections in one statement; they equal the standalone reads
+    assert d["active_events"] == client.get("/api/events", headers=headers).get_json()
+    standalone = client.get("/api/missions", headers=headers).get_json()
+    assert d["missions"] == {"daily": standalone["daily"], "weekly": standalone["weekly"]}
     profile = client.get("/api/profile", headers=headers).get_json()
     assert [p["id"] for p in profile["active_participations"]] == [eid]
     client.post(f"/api/events/{eid}/claim", headers=headers)
