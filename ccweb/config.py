@@ -60,6 +60,7 @@ class Settings:
     log_level: str = "INFO"  # CC_LOG_LEVEL
     publish_dedupe_ttl_s: int = 900  # CC_PUBLISH_DEDUPE_TTL_S: Redis memory of published ids
     outbox_retention_h: float = 24.0  # CC_OUTBOX_RETENTION_H: keep published rows this long
+    processed_retention_h: float = 48.0  # CC_PROCESSED_RETENTION_H: consumer dedupe memory
     relay_poll_s: float = 0.2  # CC_RELAY_POLL_S: relay wake-up period
     relay_grace_s: float = 0.5  # CC_RELAY_GRACE_S: leave fresh rows to the fast path
     stream_maxlen: int = 1_000_000  # CC_STREAM_MAXLEN: approximate cap per partition
@@ -101,6 +102,7 @@ class Settings:
             log_level=_env("CC_LOG_LEVEL", cls.log_level),
             publish_dedupe_ttl_s=_int("CC_PUBLISH_DEDUPE_TTL_S", cls.publish_dedupe_ttl_s),
             outbox_retention_h=_float("CC_OUTBOX_RETENTION_H", cls.outbox_retention_h),
+            processed_retention_h=_float("CC_PROCESSED_RETENTION_H", cls.processed_retention_h),
             relay_poll_s=_float("CC_RELAY_POLL_S", cls.relay_poll_s),
             relay_grace_s=_float("CC_RELAY_GRACE_S", cls.relay_grace_s),
             stream_maxlen=_int("CC_STREAM_MAXLEN", cls.stream_maxlen),

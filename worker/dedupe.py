@@ -1,11 +1,16 @@
-"""Idempotent consumers: remember processed event ids in the handler's transaction."""
+"""Idempotent consumers: remember processed event ids in the handler's transaction, and
+forget them after ``CC_PROCESSED_RETENTION_H`` (longer than any path that can deliver an
+event again: reclaim after 30 s, the relay within the outbox retention)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from ccweb.db import unit_of_work
 
 _CLAIM = text(
     """
@@ -25,3 +30,28 @@ def claim_new(session: Session, consumer: str, event_ids: Iterable[str]) -> set[
     if not ids:
         return set()
     return {r[0] for r in session.execute(_CLAIM, {"consumer": consumer, "ids": ids})}
+
+
+_PRUNE = text(
+    """
+    DELETE FROM processed_events WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM processed_events WHERE processed_at < :cutoff LIMIT :batch))
+    """
+)
+
+
+def prune_processed(retention: timedelta, batch: int = 10_000, max_batches: int = 50) -> int:
+    """Delete processed-event records older than ``retention``, in short batches (the
+    BRIN index on ``processed_at`` finds them without scanning the table)."""
+    total = 0
+    cutoff = datetime.now(UTC) - retention
+    for _ in range(max_batches):
+        with unit_of_work() as session:
+            n = int(
+                getattr(session.execute(_PRUNE, {"cutoff": cutoff, "batch": batch}), "rowcount", 0)
+                or 0
+            )
+        total += n
+        if n < batch:
+            break
+    return total

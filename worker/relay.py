@@ -11,6 +11,7 @@ import redis
 from ccweb.config import Settings
 from ccweb.metrics import OUTBOX_PENDING
 from ccweb.outbox.relay import pending_count, prune, relay_once
+from worker.dedupe import prune_processed
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def run_relay(
                 OUTBOX_PENDING.set(pending_count())
             if ticks % 300 == 0:
                 prune(timedelta(hours=settings.outbox_retention_h))
+                prune_processed(timedelta(hours=settings.processed_retention_h))
         except Exception:
             failures += 1
             if burst and failures >= 5:  # a one-off drain must end, not spin forever

@@ -119,19 +119,27 @@ def pending_count() -> int:
         )
 
 
-def prune(retention: timedelta, batch: int = 5000) -> int:
+def prune(retention: timedelta, batch: int = 5000, max_batches: int = 50) -> int:
     """Delete published rows older than ``retention`` (the outbox is a buffer, not the
-    event history: that lives in Kafka/ClickHouse)."""
-    with unit_of_work() as session:
-        result = session.execute(
-            text(
-                """
-                DELETE FROM outbox WHERE id IN (
-                    SELECT o.id FROM outbox o JOIN outbox_relay_cursor c ON c.name = :name
-                    WHERE (o.txid, o.id) <= (c.txid, c.last_id) AND o.created_at < :cutoff
-                    ORDER BY o.txid, o.id LIMIT :batch)
-                """
-            ),
-            {"name": CURSOR, "cutoff": datetime.now(UTC) - retention, "batch": batch},
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+    event history: that lives in Kafka/ClickHouse). Deletes in batches (short
+    transactions) until nothing old is left or ``max_batches`` ran, so it keeps up with
+    any sustained write rate when called every minute."""
+    total = 0
+    for _ in range(max_batches):
+        with unit_of_work() as session:
+            result = session.execute(
+                text(
+                    """
+                    DELETE FROM outbox WHERE id IN (
+                        SELECT o.id FROM outbox o JOIN outbox_relay_cursor c ON c.name = :name
+                        WHERE (o.txid, o.id) <= (c.txid, c.last_id) AND o.created_at < :cutoff
+                        ORDER BY o.txid, o.id LIMIT :batch)
+                    """
+                ),
+                {"name": CURSOR, "cutoff": datetime.now(UTC) - retention, "batch": batch},
+            )
+            n = int(getattr(result, "rowcount", 0) or 0)
+        total += n
+        if n < batch:
+            break
+    return total

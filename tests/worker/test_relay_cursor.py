@@ -3,6 +3,7 @@ rows are never rewritten, and published rows are pruned after the retention peri
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -69,3 +70,40 @@ def test_prune_deletes_only_published_rows_older_than_retention(rds, settings, f
     rows = outbox_rows()
     assert len(rows) == 1 and not rows[0]["published"]
     assert prune(timedelta(hours=24)) == 0
+
+
+def test_prune_drains_more_than_one_batch_per_call(rds, settings, fast_path_off):
+    """A sustained write rate produces more old rows per minute than one batch: a call
+    keeps deleting batches until nothing old is left."""
+    uid = create_user()["id"]
+    for _ in range(7):
+        in_transaction(lambda s: emit(s, events.ACHIEVEMENT_UNLOCKED, uid, {}))
+    assert relay_once(rds, settings, grace_s=0) == 7
+    in_transaction(
+        lambda s: s.execute(text("UPDATE outbox SET created_at = created_at - interval '2 days'"))
+    )
+    assert prune(timedelta(hours=24), batch=2) == 7
+    assert outbox_rows() == []
+
+
+def test_processed_event_records_are_forgotten_after_their_retention():
+    from worker.dedupe import claim_new, prune_processed
+
+    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
+    in_transaction(lambda s: claim_new(s, "activity", [old, recent]))
+    in_transaction(
+        lambda s: s.execute(
+            text(
+                "UPDATE processed_events SET processed_at = now() - interval '3 days'"
+                " WHERE event_id = :e"
+            ),
+            {"e": old},
+        )
+    )
+    assert prune_processed(timedelta(hours=48), batch=1) == 1
+    left = in_transaction(
+        lambda s: [r[0] for r in s.execute(text("SELECT event_id::text FROM processed_events"))]
+    )
+    assert left == [recent]
+    # a redelivery of the recent one is still recognised; the forgotten one would count
+    assert in_transaction(lambda s: claim_new(s, "activity", [recent])) == set()
