@@ -117,11 +117,16 @@ class Settings:
         return (replace(s, **overrides) if overrides else s).check()
 
     def check(self) -> Settings:
-        """Refuse to run production with development secrets."""
+        """Refuse to run production with development secrets, or with retention settings
+        that would let a re-published event count twice."""
         if self.env == "prod" and self.jwt_secret == Settings.jwt_secret:
             raise RuntimeError("CC_JWT_SECRET must be set in production")
         if len(self.jwt_secret) < 32:
             raise RuntimeError("CC_JWT_SECRET must be at least 32 characters")
+        if self.processed_retention_h <= self.outbox_retention_h:
+            # the relay may re-publish a row until the outbox forgets it; consumers must
+            # still recognise the event then
+            raise RuntimeError("CC_PROCESSED_RETENTION_H must exceed CC_OUTBOX_RETENTION_H")
         return self
 
     def with_overrides(self, **overrides: Any) -> Settings:

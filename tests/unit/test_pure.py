@@ -61,3 +61,9 @@ def test_production_refuses_the_default_jwt_secret():
     with pytest.raises(RuntimeError):
         Settings(jwt_secret="short").check()
     assert Settings(env="prod", jwt_secret="x" * 40).check().env == "prod"
+
+
+def test_consumers_must_remember_events_longer_than_the_outbox_keeps_them():
+    with pytest.raises(RuntimeError, match="CC_PROCESSED_RETENTION_H"):
+        Settings(outbox_retention_h=24, processed_retention_h=24).check()
+    assert Settings(outbox_retention_h=24, processed_retention_h=25).check()
