@@ -10,16 +10,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ccweb import pg
 from ccweb.db import unit_of_work
 
-_CLAIM = text(
-    """
+_CLAIM = """
     INSERT INTO processed_events (consumer, event_id)
     SELECT :consumer, CAST(e AS uuid) FROM unnest(CAST(:ids AS text[])) AS e
     ON CONFLICT DO NOTHING
-    RETURNING event_id::text
-    """
-)
+    RETURNING event_id::text AS event_id
+"""  # a prepared statement (ccweb.pg): it runs for every batch of every group
 
 
 def claim_new(session: Session, consumer: str, event_ids: Iterable[str]) -> set[str]:
@@ -29,7 +28,8 @@ def claim_new(session: Session, consumer: str, event_ids: Iterable[str]) -> set[
     ids = list(dict.fromkeys(event_ids))
     if not ids:
         return set()
-    return {r[0] for r in session.execute(_CLAIM, {"consumer": consumer, "ids": ids})}
+    rows = pg.execute(session, _CLAIM, {"consumer": consumer, "ids": ids}, {"ids": "text[]"})
+    return {r["event_id"] for r in rows}
 
 
 _PRUNE = text(

@@ -25,18 +25,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from ccweb import events
+from ccweb import events, pg
 from ccweb.dashboard.cache import touch
 from ccweb.liveops import achievements
 from ccweb.liveops.rules import Fact, advance, complete, period_start, progress_out
 from ccweb.outbox.writer import add_many
 
-_ENSURE_MISSIONS = text(
-    """
+# Prepared statements (ccweb.pg): they run for every batch, and planning these joins
+# cost PostgreSQL about as much as executing them.
+_ENSURE_MISSIONS = """
     INSERT INTO user_missions (user_id, mission_id, period_start, progress)
     SELECT r.uid, m.id, r.start,
            array_fill(0::bigint, ARRAY[jsonb_array_length(m.requirements)])
@@ -44,11 +43,9 @@ _ENSURE_MISSIONS = text(
     JOIN missions m ON m.period = r.period AND m.is_active
     ORDER BY r.uid, m.id
     ON CONFLICT DO NOTHING
-    """
-).bindparams(bindparam("rows", type_=JSONB))
+"""
 
-_LOCK_PARTICIPATIONS = text(
-    """
+_LOCK_PARTICIPATIONS = """
     SELECT p.id, p.user_id, p.event_id, p.progress, p.joined_at,
            e.starts_at, e.ends_at, e.requirements
     FROM event_participations p JOIN live_events e ON e.id = p.event_id
@@ -56,11 +53,9 @@ _LOCK_PARTICIPATIONS = text(
       AND e.ends_at > :since
     ORDER BY p.id
     FOR UPDATE OF p
-    """
-)
+"""
 
-_LOCK_MISSIONS = text(
-    """
+_LOCK_MISSIONS = """
     SELECT um.id, um.user_id, um.mission_id, um.period_start, um.progress,
            m.period, m.requirements
     FROM user_missions um JOIN missions m ON m.id = um.mission_id
@@ -68,11 +63,9 @@ _LOCK_MISSIONS = text(
       AND um.status = 'active' AND m.is_active
     ORDER BY um.id
     FOR UPDATE OF um
-    """
-)
+"""
 
-_WRITE = text(
-    """
+_WRITE = """
     WITH ep AS (
         UPDATE event_participations p SET progress = r.progress, status = r.status,
             progress_version = p.progress_version + 1, last_progress_at = now()
@@ -88,8 +81,10 @@ _WRITE = text(
     )
     SELECT 'e' AS kind, id, progress_version FROM ep
     UNION ALL SELECT 'm', id, progress_version FROM um
-    """
-).bindparams(bindparam("events", type_=JSONB), bindparam("missions", type_=JSONB))
+"""
+
+
+_UIDS = {"uids": "bigint[]"}
 
 
 def apply_facts(session: Session, facts: Sequence[Fact]) -> dict[str, int]:
@@ -107,33 +102,37 @@ def apply_facts(session: Session, facts: Sequence[Fact]) -> dict[str, int]:
         for f in facts
         for period in ("daily", "weekly")
     }
-    session.execute(
+    pg.execute(
+        session,
         _ENSURE_MISSIONS,
         {"rows": [{"uid": u, "period": p, "start": s.isoformat()} for u, p, s in sorted(pairs)]},
     )
 
     since = min(f.ts for f in facts)
     changed_events = _advance_rows(
-        session.execute(_LOCK_PARTICIPATIONS, {"uids": uids, "since": since}).mappings(),
+        pg.execute(session, _LOCK_PARTICIPATIONS, {"uids": uids, "since": since}, _UIDS),
         by_user,
         lambda row, f: max(row["joined_at"], row["starts_at"]) <= f.ts < row["ends_at"],
     )
     starts = sorted({s for _, _, s in pairs})
     changed_missions = _advance_rows(
-        session.execute(_LOCK_MISSIONS, {"uids": uids, "starts": starts}).mappings(),
+        pg.execute(
+            session, _LOCK_MISSIONS, {"uids": uids, "starts": starts}, {**_UIDS, "starts": "date[]"}
+        ),
         by_user,
         lambda row, f: period_start(row["period"], f.ts.date()) == row["period_start"],
     )
     versions: dict[tuple[str, int], int] = {}
     if changed_events or changed_missions:
-        result = session.execute(
+        result = pg.execute(
+            session,
             _WRITE,
             {
                 "events": [_write_row(r) for r in changed_events],
                 "missions": [_write_row(r) for r in changed_missions],
             },
         )
-        versions = {(r.kind, r.id): r.progress_version for r in result}
+        versions = {(r["kind"], r["id"]): r["progress_version"] for r in result}
     unlocked = achievements.unlock_and_announce(session, uids)
 
     touched: set[int] = set()

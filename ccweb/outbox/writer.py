@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from ccweb import pg
 from ccweb.config import get_settings
 from ccweb.db import after_commit_redis
 from ccweb.events import make_envelope, partition_of
@@ -51,14 +52,12 @@ def add(session: Session, envelope: dict[str, Any]) -> dict[str, Any]:
     return envelope
 
 
-_INSERT_MANY = text(
-    """
+_INSERT_MANY = """
     INSERT INTO outbox (event_id, event_type, user_id, partition, envelope)
     SELECT CAST(e ->> 'event_id' AS uuid), e ->> 'event_type', CAST(e ->> 'user_id' AS bigint),
            p, e
     FROM unnest(CAST(:envs AS jsonb[]), CAST(:parts AS int[])) AS t(e, p)
-    """
-)
+"""  # a prepared statement (ccweb.pg): consumers emit with it every batch
 
 
 def add_many(session: Session, envelopes: list[dict[str, Any]]) -> None:
@@ -66,12 +65,14 @@ def add_many(session: Session, envelopes: list[dict[str, Any]]) -> None:
     if not envelopes:
         return
     settings = get_settings()
-    session.execute(
+    pg.execute(
+        session,
         _INSERT_MANY,
         {
             "envs": [json.dumps(e, default=str) for e in envelopes],
             "parts": [partition_of(e["user_id"], settings) for e in envelopes],
         },
+        {"envs": "text[]", "parts": "int[]"},
     )
     for e in envelopes:
         _schedule_publish(session, e)

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
-
+from ccweb import pg
 from ccweb.db import in_transaction
 from ccweb.events import DERIVED_EVENT_TYPES, parse_ts
 from worker.dedupe import claim_new
@@ -20,8 +18,7 @@ from worker.entries import Entry
 
 GROUP = "activity"
 
-_UPSERT = text(
-    """
+_UPSERT = """
     INSERT INTO user_daily_activity (user_id, day, events, last_event_type, last_event_at)
     SELECT r.user_id, r.day, r.n, r.last_type, r.last_at
     FROM jsonb_to_recordset(:rows) AS r(user_id bigint, day date, n int, last_type text,
@@ -30,8 +27,7 @@ _UPSERT = text(
         events = user_daily_activity.events + EXCLUDED.events,
         last_event_type = EXCLUDED.last_event_type,
         last_event_at = GREATEST(user_daily_activity.last_event_at, EXCLUDED.last_event_at)
-    """
-).bindparams(bindparam("rows", type_=JSONB))
+"""  # a prepared statement (ccweb.pg)
 
 
 def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
@@ -72,7 +68,8 @@ def handle(entries: Sequence[Entry]) -> None:
                 row["last_type"], row["last_at"] = event_type, ts
         if agg:
             # one statement for the whole batch (executemany would be a round trip per row)
-            session.execute(
+            pg.execute(
+                session,
                 _UPSERT,
                 {
                     "rows": [
