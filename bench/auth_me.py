@@ -10,10 +10,8 @@ figures are comparable to ../shared/PERFORMANCE.md (printed as ratios).
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 
-from bench.common import ROOT, new_player, run_wrk, server
+from bench.common import fresh_run, new_player, run_wrk, server
 
 # PERFORMANCE.md reference figures (same machine class)
 PEER_READ_RPS = 6518  # Nakama authenticated account read, 16 conns
@@ -28,9 +26,6 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--processes", type=int, default=1, help="CC_WEB_PROCESSES")
     args = parser.parse_args()
-    subprocess.run(
-        [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
-    )
     with server({"CC_WEB_PROCESSES": str(args.processes)}) as base:
         token = new_player(base)["access_token"]
         run_wrk(base + "/api/auth/me", token=token, connections=16, seconds=2)  # warm-up
@@ -54,4 +49,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with fresh_run():
+        main()

@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from bench.common import ROOT, run_wrk_players, server
+from bench.common import fresh_run, run_wrk_players, server
 from bench.play import players
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -49,9 +48,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="report the cheapest run")
     parser.add_argument("--worker-args", default="", help="e.g. '--no-relay'")
     args = parser.parse_args()
-    subprocess.run(
-        [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
-    )
     with server(
         {"CC_WEB_PROCESSES": "1"}, worker=True, worker_args=tuple(args.worker_args.split())
     ) as base:
@@ -87,4 +83,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with fresh_run():
+        main()

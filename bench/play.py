@@ -19,12 +19,10 @@ times (default 3): every run's p95 is listed and the verdict uses the median run
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import threading
 from typing import Any
 
-from bench.common import ROOT, new_player, post_json, run_wrk_players, server
+from bench.common import fresh_run, new_player, post_json, run_wrk_players, server
 
 PEER_WRITE_RPS, PEER_WRITE_P95 = 2986, 9.4  # Nakama wallet debit + ledger row
 PEER_READ_RPS, PEER_READ_P95 = 6518, 4.7  # Nakama authenticated account read
@@ -68,9 +66,6 @@ def main() -> None:
     parser.add_argument("--bet", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median)")
     args = parser.parse_args()
-    subprocess.run(
-        [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
-    )
     spin_body = f'{{"bet": {args.bet}}}'
     with server({"CC_WEB_PROCESSES": str(args.processes)}, worker=True) as base:
         tokens = players(base, args.players)
@@ -167,4 +162,5 @@ def mixed_run(
 
 
 if __name__ == "__main__":
-    main()
+    with fresh_run():
+        main()

@@ -36,10 +36,10 @@ each progress drain the event's total progress must have grown by exactly the ba
 when the process exited: with ``--group all`` the activity thread of a burst worker stops
 once it reads nothing while the progress thread is still emitting progress events.
 
-Isolation: the database is the one ``bench.play`` uses (``DATABASE_URL``, normally
-``casino``); Redis keys live under their own prefix (``--redis-prefix``, cleared at start
-and end), so a worker of another run on the default prefix never takes these entries.
-The event (and with it the participations) is deleted at the end unless ``--keep``.
+Isolation: like every benchmark here it runs on a fresh database, dropped at the end
+(``bench.common.fresh_run``); Redis keys live under their own prefix (``--redis-prefix``,
+cleared at start and end), so a worker of another run on the default prefix never takes
+these entries.
 
     make bench-progress      # or: scripts/with-services.sh .venv/bin/python -m bench.progress
 """
@@ -68,7 +68,7 @@ from urllib.parse import urlsplit
 import psycopg2
 import redis
 
-from bench.common import ROOT, free_port, new_player, post_json, server
+from bench.common import ROOT, free_port, fresh_run, new_player, post_json, server
 
 TARGET_P95_MS = 300.0  # SPEC §5 "gameplay → event progress visible", our target
 SEED_SLO_P95_MS = 2000.0  # SPEC §5 seed SLO
@@ -763,9 +763,6 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the event and Redis keys")
     args = parser.parse_args()
 
-    subprocess.run(
-        [sys.executable, "-m", "ccweb.manage", "setup"], cwd=ROOT, check=True, capture_output=True
-    )
     client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     clear_prefix(client, args.redis_prefix)
     conn = db_connect()
@@ -810,4 +807,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with fresh_run(redis_prefix=False):
+        main()
