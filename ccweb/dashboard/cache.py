@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -56,16 +57,23 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or 0)
 
 
-VIEW_TTL_S = 60  # bounds staleness of time-driven content (event windows) between changes
+VIEW_TTL_S = 60  # upper bound on a cached view's life when nothing changes
 
 
-def cached_view(user_id: int, view: str, today: str, build: Callable[[], Any]) -> tuple[str, str]:
+def cached_view(
+    user_id: int,
+    view: str,
+    today: str,
+    build: Callable[[], tuple[Any, float | None]],
+) -> tuple[str, str]:
     """Return ``(json_body, etag)`` of a per-player view, rendering it only when the
     player's version (or the UTC day) changed since it was cached.
 
     The version is read BEFORE rendering: a change committed while we render bumps the
     version past the one we store, so the next read renders again instead of serving
-    the stale copy.
+    the stale copy. ``build()`` returns the view and, optionally, how many seconds it stays
+    right by the clock alone (e.g. until an event window opens or closes): the cached
+    copy lives no longer than that.
     """
     client = get_redis()
     vkey, ckey = version_key(user_id), view_key(user_id, view)
@@ -75,7 +83,11 @@ def cached_view(user_id: int, view: str, today: str, build: Callable[[], Any]) -
         entry = json.loads(cached)
         if entry["v"] == version and entry["d"] == today:
             return entry["b"], entry["e"]
-    body = json.dumps(build(), separators=(",", ":"), default=str)
+    data, limit = build()
+    ttl_ms = VIEW_TTL_S * 1000
+    if limit is not None:
+        ttl_ms = max(1, min(ttl_ms, math.ceil(limit * 1000)))
+    body = json.dumps(data, separators=(",", ":"), default=str)
     etag = hashlib.sha256(body.encode()).hexdigest()[:24]
-    client.set(ckey, json.dumps({"v": version, "d": today, "e": etag, "b": body}), ex=VIEW_TTL_S)
+    client.set(ckey, json.dumps({"v": version, "d": today, "e": etag, "b": body}), px=ttl_ms)
     return body, etag

@@ -17,10 +17,10 @@ from ccweb.streak.service import utc_today
 bp = Blueprint("dashboard", __name__, url_prefix="/api")
 
 
-def _respond(view: str, build: Callable[[Any], dict[str, Any]]) -> Response:
+def _respond(view: str, build: Callable[[Any], tuple[dict[str, Any], float | None]]) -> Response:
     today = utc_today()
 
-    def render() -> dict[str, Any]:
+    def render() -> tuple[dict[str, Any], float | None]:
         with autocommit() as conn:
             return build(conn)
 
@@ -44,4 +44,4 @@ def dashboard() -> Response:
 @doc("Profile with level progress, stats, achievements and recent actions")
 @auth_required
 def profile() -> Response:
-    return _respond("profile", lambda conn: service.profile(conn, g.user_id))
+    return _respond("profile", lambda conn: (service.profile(conn, g.user_id), None))

@@ -2,8 +2,8 @@
 
 The shop and recommendation sections are present and empty until those capabilities
 exist. Cached views re-render on any change of the player (worker progress included)
-or of LiveOps content, and at least every ``VIEW_TTL_S``, which bounds how late a
-time boundary (an event starting or ending) shows; claims always check the clock.
+or of LiveOps content, at least every ``VIEW_TTL_S``, and (dashboard) as soon as an
+event window opens or closes; claims always check the clock anyway.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ _DASHBOARD = f"""
 
 def dashboard(
     conn: Connection, user_id: int, today: date, now: datetime | None = None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], float | None]:
+    """The dashboard, and the seconds until an event window opens or closes (a cached
+    copy must not outlive that)."""
     now = now or utcnow()
     rows = pg.execute(conn, _DASHBOARD, {"uid": user_id, **liveops.sections_params(now, today)})
     if not rows:
@@ -88,6 +90,8 @@ def dashboard(
         for r in rows
         if r["gs_id"] is not None
     ]
+    change = first["next_window_change"]
+    valid_for = (change - now).total_seconds() if change is not None else None
     return {
         "profile": user,
         "streak": status_from_row(streak_row, today),
@@ -95,4 +99,4 @@ def dashboard(
         "recent_sessions": sessions,
         "shop_highlights": [],
         "recommendations": [],
-    }
+    }, valid_for

@@ -176,7 +176,12 @@ SECTIONS_SQL = f"""
         AS ev_rows,
     (SELECT coalesce(json_agg(x ORDER BY x.sort_order, x.id), '[]') FROM ({_MISSIONS}) x)
         AS m_rows,
-    (SELECT count(*) FROM ({_PENDING}) x) AS pending_n"""
+    (SELECT count(*) FROM ({_PENDING}) x) AS pending_n,
+    (SELECT min(t) FROM (SELECT starts_at AS t FROM live_events
+                         WHERE is_active AND starts_at > :now
+                         UNION ALL
+                         SELECT ends_at FROM live_events WHERE is_active AND ends_at > :now) b)
+        AS next_window_change"""
 _TIMES = ("starts_at", "ends_at", "joined_at", "last_progress_at", "claimed_at")
 
 

@@ -275,3 +275,21 @@ def test_dashboard_sections_are_filled_and_follow_progress(client, player, drain
     assert [p["id"] for p in profile["active_participations"]] == [eid]
     client.post(f"/api/events/{eid}/claim", headers=headers)
     assert client.get("/api/dashboard", headers=headers).get_json()["pending_rewards"] == 1
+
+
+def test_cached_dashboard_does_not_outlive_an_event_window(client, player):
+    """Nothing about the player changes, but the event ends: the cached dashboard expires
+    with the window instead of showing the event for the cache's full minute."""
+    _, headers = player
+    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=1.5)
+    first = client.get("/api/dashboard", headers=headers)
+    assert [e["id"] for e in first.get_json()["active_events"]] == [eid]
+    again = client.get(
+        "/api/dashboard", headers={**headers, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304  # still cached while the window is open
+    time.sleep(1.6)
+    later = client.get(
+        "/api/dashboard", headers={**headers, "If-None-Match": first.headers["ETag"]}
+    )
+    assert later.status_code == 200 and later.get_json()["active_events"] == []
