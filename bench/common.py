@@ -35,7 +35,7 @@ def fresh_run(redis_prefix: bool = True) -> Iterator[str]:
     tag = uuid.uuid4().hex[:8]
     name = f"cc_bench_{tag}"
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CC_REDIS_PREFIX")}
-    os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + name
+    os.environ["DATABASE_URL"] = _with_database(base, name)
     if redis_prefix:
         os.environ["CC_REDIS_PREFIX"] = f"ccbench{tag}"
     try:
@@ -57,11 +57,17 @@ def fresh_run(redis_prefix: bool = True) -> Iterator[str]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        admin = psycopg2.connect(base.rsplit("/", 1)[0] + "/postgres")
+        admin = psycopg2.connect(_with_database(base, "postgres"))
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    """``url`` naming database ``name`` (keeps a ``?host=/socket/dir`` query)."""
+    head, sep, query = url.partition("?")
+    return head.rsplit("/", 1)[0] + "/" + name + sep + query
 
 
 def free_port() -> int:

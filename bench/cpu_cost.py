@@ -46,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=3, help="report the cheapest run")
+    parser.add_argument("--only", default="", help="comma-separated: spin,dashboard,auth/me")
     parser.add_argument("--worker-args", default="", help="e.g. '--no-relay'")
     args = parser.parse_args()
     with server(
@@ -59,6 +60,8 @@ def main() -> None:
             ("dashboard", "GET", "/api/dashboard", None),
             ("auth/me", "GET", "/api/auth/me", None),
         ):
+            if args.only and name not in args.only.split(","):
+                continue
             runs = []
             for _ in range(args.repeat):
                 before = cpu_seconds(web), postgres_seconds(), cpu_seconds(worker)

@@ -103,14 +103,11 @@ def after_commit_redis(session: Session, queue: Callable[[Any], None]) -> None:
 
 
 def run_redis_batch(queued: list[Callable[[Any], None]]) -> None:
-    from ccweb.redis_client import get_redis
+    """Send queued Redis commands (see :mod:`ccweb.redis_flush`: in the web server, one
+    pipeline serves every request that is waiting at that moment)."""
+    from ccweb import redis_flush
 
-    pipe = get_redis().pipeline(transaction=False)
-    for queue in queued:
-        queue(pipe)
-    errors = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
-    if errors:
-        log.warning("after-commit Redis batch: %d command(s) failed: %r", len(errors), errors[0])
+    redis_flush.run(queued)
 
 
 @contextmanager

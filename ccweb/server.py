@@ -27,7 +27,7 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
-from ccweb import create_app  # noqa: E402
+from ccweb import create_app, redis_flush  # noqa: E402
 from ccweb.config import get_settings  # noqa: E402
 from ccweb.logs import configure_logging  # noqa: E402
 
@@ -71,6 +71,7 @@ def _serve(listener: socket.socket | None) -> None:
     if listener is None:
         listener = bind(settings.host, settings.port, reuseport=True)
     app = create_app(settings)
+    redis_flush.enable_group_flush()
     tune_gc()
     server = WSGIServer(listener, app, handler_class=NoDelayHandler, log=None, error_log=log)
 

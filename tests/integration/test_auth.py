@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import jwt
 import pytest
 from sqlalchemy import text
 
+from ccweb.auth import tokens as auth_tokens
 from ccweb.config import get_settings, set_settings
 from ccweb.db import in_transaction
 from tests.factories import auth_headers, create_user, login
@@ -308,3 +310,34 @@ def test_demoted_admin_loses_access_immediately(client):
         )
     )
     assert client.get("/api/admin/audit", headers=headers).status_code == 403
+
+
+def test_a_remembered_token_still_expires_and_is_still_revocable(client, monkeypatch):
+    """Verified tokens are remembered per process (``tokens._VERIFIED``); a remembered
+    token must still expire on time and still be refused after logout."""
+    user = create_user()
+    now = time.time()
+    claims = {
+        "sub": str(user["id"]),
+        "jti": "remembered-1",
+        "fam": uuid.uuid4().hex,
+        "typ": "access",
+        "iat": int(now),
+        "exp": int(now) + 5,
+    }
+    token = jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/auth/me", headers=auth).status_code == 200
+    assert any(k[2] == token for k in auth_tokens._VERIFIED)  # served from memory next
+    assert client.get("/api/auth/me", headers=auth).status_code == 200
+    monkeypatch.setattr(auth_tokens.time, "time", lambda: now + 6)
+    r = client.get("/api/auth/me", headers=auth)
+    assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"
+    monkeypatch.undo()
+    # the same token again, fresh, then revoked: the remembered copy must not outlive it
+    second = jwt.encode({**claims, "jti": "remembered-2"}, get_settings().jwt_secret)
+    auth = {"Authorization": f"Bearer {second}"}
+    assert client.get("/api/auth/me", headers=auth).status_code == 200
+    assert client.post("/api/auth/logout", headers=auth).status_code == 204
+    r = client.get("/api/auth/me", headers=auth)
+    assert r.status_code == 401 and error_code(r) == "TOKEN_REVOKED"

@@ -1,0 +1,65 @@
+"""Group flushing of after-commit Redis work (ccweb.redis_flush), as the gevent web
+server runs it: many waiting requests, one pipeline, and each request returns only
+once its own commands are in Redis (the next read must see the bumped version)."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+from ccweb import redis_flush
+from ccweb.redis_client import key
+
+
+@pytest.fixture
+def group_flush():
+    redis_flush.enable_group_flush()
+    try:
+        yield redis_flush.flusher()
+    finally:
+        redis_flush.enable_group_flush(False)
+
+
+def test_waiting_requests_share_a_pipeline_and_see_their_own_writes(rds, group_flush):
+    counter = key("test", "flush", "counter")
+    seen_after_return: list[int] = []
+
+    def request(i: int) -> None:
+        own = key("test", "flush", "own", i)
+        redis_flush.run([lambda pipe: pipe.incr(counter), lambda pipe: pipe.set(own, i)])
+        assert rds.get(own) == str(i)  # its own write is there when run() returns
+        seen_after_return.append(int(rds.get(counter)))
+
+    gevent.joinall([gevent.spawn(request, i) for i in range(20)], raise_error=True)
+    assert int(rds.get(counter)) == 20
+    assert len(seen_after_return) == 20 and min(seen_after_return) >= 1
+    assert group_flush.submitted == 20
+    assert group_flush.flushes <= 2  # all twenty waited together: one or two round trips
+
+
+def test_a_failing_fill_or_command_costs_nobody_else_their_commands(rds, group_flush):
+    counter = key("test", "flush", "robust")
+    rds.set(key("test", "flush", "not-a-number"), "x")
+
+    def broken(pipe: object) -> None:
+        raise RuntimeError("bad fill")
+
+    def request(fills: list) -> None:
+        redis_flush.run(fills)  # never raises: after-commit work is best effort
+
+    gevent.joinall(
+        [
+            gevent.spawn(request, [lambda pipe: pipe.incr(counter)]),
+            gevent.spawn(request, [broken]),
+            gevent.spawn(request, [lambda pipe: pipe.incr(key("test", "flush", "not-a-number"))]),
+            gevent.spawn(request, [lambda pipe: pipe.incr(counter)]),
+        ],
+        raise_error=True,
+    )
+    assert int(rds.get(counter)) == 2
+
+
+def test_without_gevent_server_run_executes_inline(rds):
+    counter = key("test", "flush", "inline")
+    redis_flush.run([lambda pipe: pipe.incr(counter)])
+    assert int(rds.get(counter)) == 1
