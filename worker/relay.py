@@ -15,16 +15,24 @@ from worker.dedupe import prune_processed
 
 log = logging.getLogger(__name__)
 
+BATCH = 500  # outbox rows per relay pass
+
 
 def run_relay(
     client: redis.Redis, settings: Settings, stop: threading.Event, burst: bool = False
 ) -> None:
+    """Pass after pass while passes come back full (a backlog); otherwise one pass per
+    ``relay_poll_s``. Under steady load the fast path has published every row already and
+    a pass only confirms that; going again at once after a partial pass made each pass
+    pick up the few rows that had just aged past the grace period — five SQL and one
+    Redis round trip for a handful of rows, 40 % of the worker's CPU during spins."""
     ticks = failures = 0
     while not stop.is_set():
         try:
-            n = relay_once(client, settings, grace_s=0 if burst else None)
+            n = relay_once(client, settings, limit=BATCH, grace_s=0 if burst else None)
             if n:
                 log.debug("relay marked %d outbox rows published", n)
+            if n >= BATCH or (burst and n):
                 continue
             if burst:
                 return
