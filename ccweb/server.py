@@ -29,12 +29,15 @@ from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
 from ccweb import create_app, redis_flush  # noqa: E402
 from ccweb.config import get_settings  # noqa: E402
+from ccweb.http.request_headers import RequestHeaders  # noqa: E402
 from ccweb.logs import configure_logging  # noqa: E402
 
 log = logging.getLogger("ccweb.server")
 
 
 class NoDelayHandler(WSGIHandler):
+    MessageClass = RequestHeaders  # not the email-package parser (ccweb.http.request_headers)
+
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         with contextlib.suppress(OSError):  # not TCP (unix socket): nothing to do
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

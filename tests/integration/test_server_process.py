@@ -85,6 +85,42 @@ def test_keepalive_requests_do_not_stall(server):
     assert statistics.median(timings) < 0.02, timings
 
 
+def raw_exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks) and b"Connection: close" in b"".join(chunks):
+                break
+        return b"".join(chunks)
+
+
+def test_request_headers_as_the_server_reads_them(server):
+    """The server reads headers with ccweb.http.request_headers: folded lines, mixed case,
+    a chunked body, and malformed or oversized header blocks get a 400, not a crash."""
+    user = create_user()
+    body = json.dumps({"site_id": user["site_id"], "password": user["password"]}).encode()
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    ok = raw_exchange(
+        server,
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\ncontent-TYPE: application/json\r\n"
+        b"X-Folded: first\r\n  second\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 999\r\nConnection: close\r\n\r\n" + chunked,
+    )
+    assert ok.startswith(b"HTTP/1.1 200"), ok[:200]
+    assert b'"access_token"' in ok
+    for bad in (
+        b"GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+        b"GET /health HTTP/1.1\r\n continuation first\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
+    ):
+        assert raw_exchange(server, bad).startswith(b"HTTP/1.1 400"), bad[:60]
+    fine = raw_exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert fine.startswith(b"HTTP/1.1 200")
+
+
 def children_of(pid: int) -> set[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return {int(p) for p in path.read_text().split()} if path.exists() else set()
