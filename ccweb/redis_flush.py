@@ -60,12 +60,12 @@ class GroupFlusher:
         self.submitted = 0
         self._greenlet = gevent.spawn(self._loop)
 
-    def submit(self, fills: list[Fill]) -> None:
+    def submit(self, fills: list[Fill], wait: bool = True) -> None:
         done = self._event()
         self._pending.append((fills, done))
         self.submitted += 1
         self._wake.set()
-        if not done.wait(WAIT_S):
+        if wait and not done.wait(WAIT_S):
             log.warning("after-commit Redis flush did not finish in %.0f s", WAIT_S)
 
     def _loop(self) -> None:
@@ -104,12 +104,14 @@ def flusher() -> GroupFlusher:
     return _flusher
 
 
-def run(fills: list[Fill]) -> None:
-    """Send ``fills``' commands and return once they were sent (or failed, logged)."""
+def run(fills: list[Fill], wait: bool = True) -> None:
+    """Send ``fills``' commands and return once they were sent (or failed, logged).
+    ``wait=False`` (gevent server only) returns at once: for writes whose loss or delay
+    costs nothing but a little work later, such as filling a cache entry."""
     if not fills:
         return
     if _enabled:
-        flusher().submit(fills)
+        flusher().submit(fills, wait=wait)
         return
     try:
         execute(fills)

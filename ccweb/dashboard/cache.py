@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ccweb import redis_flush
 from ccweb.db import after_commit_redis
 from ccweb.redis_client import get_redis, key
 
@@ -80,14 +81,19 @@ def cached_view(
     version, content, cached = client.mget(vkey, content_key(), ckey)
     version = f"{_text(version)}.{_text(content)}"
     if cached:
-        entry = json.loads(cached)
-        if entry["v"] == version and entry["d"] == today:
-            return entry["b"], entry["e"]
+        # "version\nday\netag\nbody": no JSON parse of the body on a hit (compact JSON
+        # never contains a raw newline)
+        parts = _text(cached).split("\n", 3)
+        if len(parts) == 4 and parts[0] == version and parts[1] == today:
+            return parts[3], parts[2]  # (an entry in another format is simply a miss)
     data, limit = build()
     ttl_ms = VIEW_TTL_S * 1000
     if limit is not None:
         ttl_ms = max(1, min(ttl_ms, math.ceil(limit * 1000)))
     body = json.dumps(data, separators=(",", ":"), default=str)
     etag = hashlib.sha256(body.encode()).hexdigest()[:24]
-    client.set(ckey, json.dumps({"v": version, "d": today, "e": etag, "b": body}), px=ttl_ms)
+    entry = f"{version}\n{today}\n{etag}\n{body}"
+    # Not waited for: a late or lost fill only costs a render, and an entry stored after
+    # a newer bump carries its older version, so it is never served.
+    redis_flush.run([lambda pipe: pipe.set(ckey, entry, px=ttl_ms)], wait=False)
     return body, etag

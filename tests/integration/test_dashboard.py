@@ -3,6 +3,9 @@ change of that player invalidates (the next read after a spin shows the new bala
 
 from __future__ import annotations
 
+import json
+
+from ccweb.dashboard.cache import view_key
 from tests.factories import auth_headers, create_user
 
 DASHBOARD_KEYS = {
@@ -112,3 +115,20 @@ def test_profile_fields(client):
     assert p["experience_points"] == 10 and p["xp_to_next_level"] == 490
     assert p["stats"]["games"]["rps"]["total"] == 1
     assert [a["action_type"] for a in p["recent_actions"]] == ["profile.open"]
+
+
+def test_a_cached_entry_it_cannot_read_is_a_miss(client, rds):
+    """Entries from an older release (another format) or garbage are re-rendered, not
+    served and not a 500; the re-rendered entry is then served from the cache."""
+    user = create_user()
+    headers = auth_headers(client, user)
+    first = client.get("/api/dashboard", headers=headers).get_json()
+    stored = rds.get(view_key(user["id"], "dashboard"))
+    assert stored is not None and stored.split("\n", 3)[3] == json.dumps(
+        first, separators=(",", ":")
+    )
+    for junk in ('{"v": "1.0", "d": "x", "e": "y", "b": "{}"}', "a\nb", ""):
+        rds.set(view_key(user["id"], "dashboard"), junk)
+        again = client.get("/api/dashboard", headers=headers)
+        assert again.status_code == 200 and again.get_json() == first
+        assert rds.get(view_key(user["id"], "dashboard")) == stored
