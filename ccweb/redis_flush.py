@@ -60,6 +60,10 @@ class GroupFlusher:
         self.submitted = 0
         self._greenlet = gevent.spawn(self._loop)
 
+    @property
+    def dead(self) -> bool:
+        return bool(self._greenlet.dead)
+
     def submit(self, fills: list[Fill], wait: bool = True) -> None:
         done = self._event()
         self._pending.append((fills, done))
@@ -98,8 +102,9 @@ def enable_group_flush(enabled: bool = True) -> None:
 
 
 def flusher() -> GroupFlusher:
+    """This process's flusher (a new one after a fork, or if the greenlet was killed)."""
     global _flusher, _flusher_pid
-    if _flusher is None or _flusher_pid != os.getpid():
+    if _flusher is None or _flusher_pid != os.getpid() or _flusher.dead:
         _flusher, _flusher_pid = GroupFlusher(), os.getpid()
     return _flusher
 

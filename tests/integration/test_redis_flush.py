@@ -63,3 +63,12 @@ def test_without_gevent_server_run_executes_inline(rds):
     counter = key("test", "flush", "inline")
     redis_flush.run([lambda pipe: pipe.incr(counter)])
     assert int(rds.get(counter)) == 1
+
+
+def test_a_killed_flusher_is_replaced(rds, group_flush):
+    counter = key("test", "flush", "revived")
+    group_flush._greenlet.kill()
+    assert group_flush.dead
+    redis_flush.run([lambda pipe: pipe.incr(counter)])
+    assert int(rds.get(counter)) == 1
+    assert redis_flush.flusher() is not group_flush and not redis_flush.flusher().dead
