@@ -7,6 +7,8 @@ keeps a partition's stream and its dedupe keys on one shard.
 
 from __future__ import annotations
 
+import hashlib
+
 import redis
 
 from ccweb.config import Settings, get_settings
@@ -33,3 +35,22 @@ def get_redis(settings: Settings | None = None) -> redis.Redis:
 def key(*parts: object, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return ":".join([settings.redis_prefix, *(str(p) for p in parts)])
+
+
+_SCRIPTS: dict[str, str] = {}
+
+
+def script_sha(body: str) -> str:
+    """The name Redis gives a Lua script (its SHA1) for EVALSHA, computed here without a
+    round trip; the script is remembered so :func:`reload_scripts` can give it back to a
+    Redis that forgot it (restart, failover, SCRIPT FLUSH)."""
+    sha = hashlib.sha1(body.encode()).hexdigest()
+    _SCRIPTS[sha] = body
+    return sha
+
+
+def reload_scripts(client: redis.Redis) -> None:
+    pipe = client.pipeline(transaction=False)
+    for body in _SCRIPTS.values():
+        pipe.script_load(body)
+    pipe.execute()

@@ -22,6 +22,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 log = logging.getLogger(__name__)
 
 Fill = Callable[[Any], None]  # queues commands on a pipeline
@@ -29,10 +31,13 @@ WAIT_S = 5.0  # a submitter never hangs longer than this on a stuck flusher
 
 
 def execute(fills: list[Fill]) -> int:
-    """One pipeline with every fill's commands; returns how many commands failed."""
-    from ccweb.redis_client import get_redis
+    """One pipeline with every fill's commands; returns how many commands failed.
+    Commands refused with NOSCRIPT (Redis restarted or flushed its scripts) are sent
+    once more after reloading the scripts."""
+    from ccweb.redis_client import get_redis, reload_scripts
 
-    pipe = get_redis().pipeline(transaction=False)
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
     for fill in fills:
         try:
             fill(pipe)
@@ -40,7 +45,16 @@ def execute(fills: list[Fill]) -> int:
             log.exception("after-commit Redis fill failed")
     if not len(pipe):
         return 0
-    errors = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+    stack = list(pipe.command_stack)
+    results = pipe.execute(raise_on_error=False)
+    forgotten = [cmd for cmd, r in zip(stack, results, strict=True) if isinstance(r, NoScriptError)]
+    errors = [r for r in results if isinstance(r, Exception) and not isinstance(r, NoScriptError)]
+    if forgotten:
+        reload_scripts(client)
+        again = client.pipeline(transaction=False)
+        for args, options in forgotten:
+            again.execute_command(*args, **options)
+        errors += [r for r in again.execute(raise_on_error=False) if isinstance(r, Exception)]
     if errors:
         log.warning("after-commit Redis batch: %d command(s) failed: %r", len(errors), errors[0])
     return len(errors)

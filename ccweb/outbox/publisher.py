@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
@@ -20,6 +20,7 @@ from redis.exceptions import NoScriptError
 from ccweb.config import Settings, get_settings
 from ccweb.events import partition_of, stream_key
 from ccweb.metrics import OUTBOX_PUBLISHED
+from ccweb.redis_client import reload_scripts, script_sha
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +33,18 @@ return false
 """
 
 
+_PUBLISH_SHA = script_sha(_PUBLISH_LUA)
+
+
 class Publisher:
     """Queues the publish script as EVALSHA (no SCRIPT EXISTS round trip per pipeline,
-    which redis-py's registered scripts would add); the script is loaded once per client
-    and reloaded if Redis forgot it."""
-
-    _shas: ClassVar[dict[int, str]] = {}
+    which redis-py's registered scripts would add). A Redis that forgot the script
+    answers NOSCRIPT; whoever sends the pipeline reloads it (``reload_scripts``) and
+    sends those commands again."""
 
     def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.redis = client
-
-    def _sha(self, reload: bool = False) -> str:
-        sha = self._shas.get(id(self.redis))
-        if sha is None or reload:
-            sha = str(self.redis.script_load(_PUBLISH_LUA))
-            self._shas[id(self.redis)] = sha
-        return sha
 
     def queue_raw(
         self,
@@ -63,7 +59,7 @@ class Publisher:
         the entry id, or None if the event was already seen)."""
         stream = stream_key(partition, self.settings)
         pipe.evalsha(
-            self._sha(),
+            _PUBLISH_SHA,
             2,
             stream,
             f"{stream}:seen:{event_id}",
@@ -94,7 +90,7 @@ class Publisher:
             fill(pipe)
             results = pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
-                self._sha(reload=True)  # Redis restarted or flushed its scripts
+                reload_scripts(self.redis)  # Redis restarted or flushed its scripts
                 continue
             for r in results:
                 if isinstance(r, Exception):

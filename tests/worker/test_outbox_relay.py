@@ -187,3 +187,25 @@ def test_relay_publishes_in_outbox_id_order_across_batches(settings, rds, fast_p
         assert on_stream == [e for e in ids_in_order if e in set(on_stream)]
     assert all(r["published"] for r in outbox_rows())
     assert pending_count() == 0
+
+
+def test_fast_path_survives_redis_forgetting_its_scripts(settings, rds, user_id):
+    """After a Redis restart (or SCRIPT FLUSH) the fast path must still publish at once,
+    not leave every event to the relay for the rest of the process's life."""
+    with unit_of_work() as session:
+        emit(session, events.GAME_ROUND, user_id, {"bet": 1})
+    assert len(all_entries(rds, settings)) == 1
+    rds.script_flush()
+    for bet in (2, 3):
+        with unit_of_work() as session:
+            emit(session, events.GAME_ROUND, user_id, {"bet": bet})
+    payloads = [json.loads(f["data"])["payload"] for _, _, f in all_entries(rds, settings)]
+    assert payloads == [{"bet": 1}, {"bet": 2}, {"bet": 3}]
+
+
+def test_relay_survives_redis_forgetting_its_scripts(settings, rds, user_id, fast_path_off):
+    env = emit_event(user_id)
+    rds.script_flush()
+    assert relay_once(rds, settings, grace_s=0) == 1
+    entries = stream_entries(rds, user_stream(settings, user_id))
+    assert [f["event_id"] for _, f in entries] == [env["event_id"]]
