@@ -145,6 +145,26 @@ def register_error_handlers(app: Flask) -> None:
             headers["Allow"] = ", ".join(err.valid_methods)  # type: ignore[attr-defined]
         return error_response(status, code, err.description or err.name, None, headers)
 
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    @app.errorhandler(sqlalchemy.exc.OperationalError)  # lost/refused connection, cancel
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)  # connection pool exhausted
+    def _unavailable(err: Exception) -> Response:
+        """A store we depend on is down or saturated: say so, retryably (503 +
+        Retry-After), instead of a bare 500. Nothing was applied: a money statement is
+        one transaction, and its after-commit Redis work never raises."""
+        log.warning("dependency unavailable: %s: %s", type(err).__name__, err)
+        return error_response(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "a backing service is unavailable; retry shortly",
+            None,
+            {"Retry-After": "1"},
+        )
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
         log.exception("unhandled error: %s", type(err).__name__)

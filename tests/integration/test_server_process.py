@@ -11,10 +11,13 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import jwt
 import pytest
 
+from ccweb.config import get_settings
 from tests.factories import create_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +176,33 @@ def test_server_entry_point_patches_gevent_first_and_makes_psycopg2_cooperative(
     )
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip().splitlines()[-1]) < 1.2
+
+
+def test_a_store_outage_is_a_retryable_503_not_a_500(subprocess_env):
+    """Redis or PostgreSQL unreachable (a closed port, really refused): requests that
+    need it get 503 SERVICE_UNAVAILABLE with Retry-After and the error shape."""
+    user = create_user()
+    now = int(time.time())
+    claims = {"sub": str(user["id"]), "jti": "outage", "fam": uuid.uuid4().hex, "typ": "access"}
+    token = jwt.encode({**claims, "iat": now, "exp": now + 60}, get_settings().jwt_secret)
+    login = json.dumps({"site_id": user["site_id"], "password": user["password"]})
+    redis_down = {"REDIS_URL": "redis://127.0.0.1:1/0"}
+    pg_down = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    for broken, method, path, body, headers in (
+        (redis_down, "POST", "/api/auth/login", login, {"Content-Type": "application/json"}),
+        (redis_down, "GET", "/api/auth/me", None, {"Authorization": f"Bearer {token}"}),
+        (pg_down, "POST", "/api/auth/login", login, {"Content-Type": "application/json"}),
+        (pg_down, "GET", "/api/auth/me", None, {"Authorization": f"Bearer {token}"}),
+    ):
+        proc, port = start_server({**subprocess_env, **broken})
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = json.loads(resp.read())
+            assert resp.status == 503, (broken, path, data)
+            assert resp.getheader("Retry-After") == "1"
+            assert data["error"]["code"] == "SERVICE_UNAVAILABLE"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
