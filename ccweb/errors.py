@@ -154,8 +154,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(sqlalchemy.exc.TimeoutError)  # connection pool exhausted
     def _unavailable(err: Exception) -> Response:
         """A store we depend on is down or saturated: say so, retryably (503 +
-        Retry-After), instead of a bare 500. Nothing was applied: a money statement is
-        one transaction, and its after-commit Redis work never raises."""
+        Retry-After), instead of a bare 500. A money statement is one transaction, so it
+        applied wholly or not at all (only a connection lost during its commit leaves the
+        client unsure: a retry with the same X-Idempotency-Key settles that)."""
         log.warning("dependency unavailable: %s: %s", type(err).__name__, err)
         return error_response(
             503,
