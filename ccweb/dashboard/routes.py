@@ -44,4 +44,4 @@ def dashboard() -> Response:
 @doc("Profile with level progress, stats, achievements and recent actions")
 @auth_required
 def profile() -> Response:
-    return _respond("profile", lambda conn: (service.profile(conn, g.user_id), None))
+    return _respond("profile", lambda conn: service.profile(conn, g.user_id))

@@ -33,7 +33,11 @@ def _profile_core(conn: Connection, user_id: int) -> dict[str, Any]:
     return user
 
 
-def profile(conn: Connection, user_id: int, now: datetime | None = None) -> dict[str, Any]:
+def profile(
+    conn: Connection, user_id: int, now: datetime | None = None
+) -> tuple[dict[str, Any], float | None]:
+    """The profile, and the seconds until an event window opens or closes (its
+    ``active_participations`` change then, so a cached copy must not outlive that)."""
     now = now or utcnow()
     return {
         **_profile_core(conn, user_id),
@@ -41,7 +45,7 @@ def profile(conn: Connection, user_id: int, now: datetime | None = None) -> dict
         "achievements": liveops.player_achievements(conn, user_id),
         "recent_actions": recent_actions(conn, user_id, 10),
         "active_participations": liveops.active_participations(conn, user_id, now),
-    }
+    }, liveops.seconds_to_next_window_change(conn, now)
 
 
 # Everything the dashboard reads, in one round trip: the user, the streak row, the last

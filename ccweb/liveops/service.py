@@ -167,6 +167,20 @@ def pending(
     return pg.execute(conn, _PENDING, params)
 
 
+# When the next event window opens or closes: a cached view that lists events must not
+# outlive that moment.
+_NEXT_WINDOW_CHANGE = """SELECT min(t) FROM (SELECT starts_at AS t FROM live_events
+                         WHERE is_active AND starts_at > :now
+                         UNION ALL
+                         SELECT ends_at FROM live_events WHERE is_active AND ends_at > :now) b"""
+
+
+def seconds_to_next_window_change(conn: Connection | Session, now: datetime) -> float | None:
+    rows = pg.execute(conn, _NEXT_WINDOW_CHANGE, {"now": now})
+    change = rows[0]["min"] if rows else None
+    return (change - now).total_seconds() if change is not None else None
+
+
 # The dashboard's LiveOps sections as three columns of one statement (see
 # ccweb.dashboard.service): the same queries, rows carried as JSON, so the home screen
 # costs one round trip. JSON turns timestamps into text; ``_TIMES`` names the columns
@@ -177,11 +191,7 @@ SECTIONS_SQL = f"""
     (SELECT coalesce(json_agg(x ORDER BY x.sort_order, x.id), '[]') FROM ({_MISSIONS}) x)
         AS m_rows,
     (SELECT count(*) FROM ({_PENDING}) x) AS pending_n,
-    (SELECT min(t) FROM (SELECT starts_at AS t FROM live_events
-                         WHERE is_active AND starts_at > :now
-                         UNION ALL
-                         SELECT ends_at FROM live_events WHERE is_active AND ends_at > :now) b)
-        AS next_window_change"""
+    ({_NEXT_WINDOW_CHANGE}) AS next_window_change"""
 _TIMES = ("starts_at", "ends_at", "joined_at", "last_progress_at", "claimed_at")
 
 

@@ -293,3 +293,18 @@ def test_cached_dashboard_does_not_outlive_an_event_window(client, player):
         "/api/dashboard", headers={**headers, "If-None-Match": first.headers["ETag"]}
     )
     assert later.status_code == 200 and later.get_json()["active_events"] == []
+
+
+def test_cached_profile_does_not_outlive_an_event_window(client, player):
+    """The profile lists the player's running events (``active_participations``): its
+    cached copy expires when the window closes, like the dashboard's."""
+    _, headers = player
+    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=1.5)
+    assert client.post(f"/api/events/{eid}/participate", headers=headers).status_code == 200
+    first = client.get("/api/profile", headers=headers)
+    assert [p["id"] for p in first.get_json()["active_participations"]] == [eid]
+    etag = {**headers, "If-None-Match": first.headers["ETag"]}
+    assert client.get("/api/profile", headers=etag).status_code == 304  # cached meanwhile
+    time.sleep(1.6)
+    later = client.get("/api/profile", headers=etag)
+    assert later.status_code == 200 and later.get_json()["active_participations"] == []
