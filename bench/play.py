@@ -27,6 +27,7 @@ from bench.common import fresh_run, new_player, post_json, run_wrk_players, serv
 PEER_WRITE_RPS, PEER_WRITE_P95 = 2986, 9.4  # Nakama wallet debit + ledger row
 PEER_READ_RPS, PEER_READ_P95 = 6518, 4.7  # Nakama authenticated account read
 PROTO_ONE_STATEMENT_RPS = 1545  # PERFORMANCE.md prototype spin, one statement, one process
+REF_JSON_ROUTE_2W_RPS = 10660  # PERFORMANCE.md: gunicorn -k gevent, 2 workers, JSON route
 TARGET_SPIN_P95, TARGET_DASH_P95 = 50.0, 25.0
 
 
@@ -82,6 +83,17 @@ def main() -> None:
             f"{args.connections} connections, {args.players} players, {args.processes} web"
             f" process(es), wrk -t2, {args.seconds}s per run"
         )
+        # The box's speed drifts by tens of percent from hour to hour (other tenants): a
+        # same-run reading of the lightest route says how fast it is right now, so runs
+        # from different hours can be compared by their ratio to it.
+        health = run_wrk_players(
+            base, tokens, method="GET", path="/health", connections=args.connections, seconds=5
+        )
+        print(
+            f"  calibration: GET /health {health['rps']:.0f} req/s, p95 {health['p95_ms']:.1f} ms"
+            f" ({health['rps'] / REF_JSON_ROUTE_2W_RPS:.2f}x PERFORMANCE.md's bare JSON route"
+            f" on 2 gevent workers, {REF_JSON_ROUTE_2W_RPS}/s; compare runs by this number)"
+        )
         spin = median_run(
             args.repeat,
             lambda: run_wrk_players(
@@ -97,7 +109,8 @@ def main() -> None:
         show("spin", spin, PEER_WRITE_RPS, PEER_WRITE_P95, TARGET_SPIN_P95)
         print(
             f"             spins/s vs PERFORMANCE.md one-statement prototype:"
-            f" {spin['rps'] / PROTO_ONE_STATEMENT_RPS:.2f}x"
+            f" {spin['rps'] / PROTO_ONE_STATEMENT_RPS:.2f}x; vs this run's /health:"
+            f" {spin['rps'] / health['rps']:.3f}x"
         )
         dash = median_run(
             args.repeat,
