@@ -7,9 +7,9 @@ generated; it is echoed in the response and bound for every log line of the requ
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -53,7 +53,7 @@ def configure_logging(settings: Settings) -> None:
 def init_request_logging(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _start() -> None:
-        rid = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        rid = request.headers.get("X-Request-ID") or os.urandom(16).hex()
         g.request_id = rid[:64]
         g.t0 = time.perf_counter()
         structlog.contextvars.clear_contextvars()

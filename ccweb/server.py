@@ -36,12 +36,34 @@ log = logging.getLogger("ccweb.server")
 
 
 class NoDelayHandler(WSGIHandler):
+    """pywsgi's handler with TCP_NODELAY, and three per-request costs removed (measured
+    with py-spy on ``GET /health``, where they were ~15 % of the process's CPU)."""
+
     MessageClass = RequestHeaders  # not the email-package parser (ccweb.http.request_headers)
 
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         with contextlib.suppress(OSError):  # not TCP (unix socket): nothing to do
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().__init__(sock, *args, **kwargs)
+
+    def log_request(self) -> None:
+        """No pywsgi access line (it formats one even when the server has no log): the
+        app writes its own structured access log (``CC_ACCESS_LOG``)."""
+
+    def _sendall(self, data: bytes) -> None:
+        """One ``send`` first: a response almost always fits the socket buffer, and
+        gevent's ``sendall`` asks the kernel for SO_SNDBUF and slices on every call."""
+        try:
+            sent = self.socket.send(data)
+            if sent < len(data):
+                self.socket.sendall(memoryview(data)[sent:])
+        except OSError as ex:
+            self.status = f"socket error: {ex}"
+            code = getattr(self, "code", None)
+            if isinstance(code, int) and code > 0:
+                self.code = -code  # as pywsgi marks a response that failed to send
+            raise
+        self.response_length += len(data)
 
 
 def bind(host: str, port: int, reuseport: bool = False) -> socket.socket:
