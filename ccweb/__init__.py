@@ -7,14 +7,9 @@ from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
-from prometheus_flask_exporter import PrometheusMetrics
 from werkzeug.routing import IntegerConverter
 
 from ccweb.config import Settings, get_settings, set_settings
-
-http_metrics = PrometheusMetrics.for_app_factory(
-    group_by="endpoint", default_latency_as_histogram=True
-)
 
 
 class IdConverter(IntegerConverter):
@@ -38,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.errors import register_error_handlers
     from ccweb.games.routes import bp as games_bp
     from ccweb.http.openapi import bp as openapi_bp
+    from ccweb.http.request_metrics import init_request_metrics
     from ccweb.liveops.admin_routes import bp as liveops_admin_bp
     from ccweb.liveops.routes import bp as liveops_bp
     from ccweb.logs import configure_logging, init_request_logging
@@ -57,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["cc_settings"] = settings
 
     instrument_engine(db.init_engine(settings))
-    http_metrics.init_app(app)
+    init_request_metrics(app)
     init_request_logging(app, settings)
     register_error_handlers(app)
     for bp in (

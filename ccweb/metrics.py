@@ -1,6 +1,6 @@
 """Prometheus instruments shared by web and worker.
 
-HTTP request metrics come from prometheus-flask-exporter (bound in the app factory);
+HTTP request metrics are recorded by ``ccweb.http.request_metrics`` (app factory);
 SQL timings come from engine events, so no query has to be instrumented by hand.
 """
 

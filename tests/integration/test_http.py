@@ -119,3 +119,46 @@ def test_request_id_is_echoed_or_generated(client):
     assert given.headers["X-Request-ID"] == "abc123"
     generated = client.get("/health").headers["X-Request-ID"]
     assert len(generated) == 32
+
+
+def _sample(metrics: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name}{{{want}}} in /metrics")
+
+
+def test_request_metrics_count_by_method_status_and_endpoint(client):
+    """Each request lands in the duration histogram under its endpoint and in the request
+    counter under method and status (names as prometheus-flask-exporter had them)."""
+    before = client.get("/metrics").get_data(as_text=True)
+    try:
+        n404 = _sample(before, "flask_http_request_total", method="GET", status="404")
+    except AssertionError:
+        n404 = 0.0
+    try:
+        n_ready = _sample(
+            before,
+            "flask_http_request_duration_seconds_count",
+            method="GET",
+            status="200",
+            endpoint="ops.ready",
+        )
+    except AssertionError:
+        n_ready = 0.0
+    client.get("/ready")
+    client.get("/ready")
+    client.get("/no/such/path")
+    after = client.get("/metrics").get_data(as_text=True)
+    assert (
+        _sample(
+            after,
+            "flask_http_request_duration_seconds_count",
+            method="GET",
+            status="200",
+            endpoint="ops.ready",
+        )
+        == n_ready + 2
+    )
+    assert _sample(after, "flask_http_request_total", method="GET", status="404") == n404 + 1
