@@ -71,6 +71,7 @@ class Settings:
     worker_max_deliveries: int = 5  # CC_WORKER_MAX_DELIVERIES: then dead-letter
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
     worker_nice: int = 0  # CC_WORKER_NICE: CPU niceness increment of the worker process
+    failpoints: str = ""  # CC_FAILPOINTS: fault tests only (ccweb/failpoints.py)
     hostname: str = field(default_factory=socket.gethostname)
 
     @classmethod
@@ -113,6 +114,7 @@ class Settings:
             worker_max_deliveries=_int("CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
             worker_nice=_int("CC_WORKER_NICE", cls.worker_nice),
+            failpoints=_env("CC_FAILPOINTS", ""),
         )
         return (replace(s, **overrides) if overrides else s).check()
 
