@@ -84,26 +84,34 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     return application
 
 
+def reset_process_caches() -> None:
+    """Forget what this process remembers about the database's contents (flags, round id
+    blocks, fairness seeds, achievement catalog) and switch the fast path back on: needed
+    whenever the tables are emptied or the process is pointed at another database."""
+    from ccweb import effects
+    from ccweb.flags.service import invalidate_cache
+    from ccweb.games import round_ids, seed_cache
+    from ccweb.liveops.achievements import forget_catalog
+
+    invalidate_cache()
+    round_ids.discard()  # the sequences restart with the tables
+    seed_cache.clear()
+    forget_catalog()
+    effects.FAST_PATH_ENABLED = True
+
+
 @pytest.fixture(autouse=True)
 def clean_state(settings: Settings) -> Iterator[None]:
     """Every test starts from empty tables and an empty Redis DB."""
     from ccweb import db
-    from ccweb.flags.service import invalidate_cache
-    from ccweb.games import round_ids, seed_cache
-    from ccweb.liveops.achievements import forget_catalog
     from ccweb.models import Base
-    from ccweb.outbox import writer
 
     set_settings(settings)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     redis.Redis.from_url(settings.redis_url).flushdb()
-    invalidate_cache()
-    round_ids.discard()  # the sequences restart with the tables
-    seed_cache.clear()
-    forget_catalog()
-    writer.FAST_PATH_ENABLED = True
+    reset_process_caches()
     yield
     set_settings(settings)
 
@@ -116,6 +124,21 @@ def client(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def rds(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """The application's clock (``ccweb.clock``), frozen at the real time and moved only
+    by ``clock.advance(seconds)``: a test crosses a token expiry, a lockout or an event
+    window at once instead of sleeping, and states exactly when "now" is. Only this
+    process's application code sees it (not PostgreSQL's ``now()``, Redis TTLs, or
+    server processes started by the test)."""
+    from ccweb import clock as app_clock
+
+    fake = app_clock.FakeClock()
+    app_clock.install(fake)
+    yield fake
+    app_clock.install(None)
 
 
 @pytest.fixture

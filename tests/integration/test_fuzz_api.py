@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.factories import create_user
-from tests.integration.test_server_process import start_server
+from tests.processes import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 

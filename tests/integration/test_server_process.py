@@ -19,43 +19,7 @@ import pytest
 
 from ccweb.config import get_settings
 from tests.factories import create_user
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(subprocess_env, processes: int = 1):
-    port = free_port()
-    env = {
-        **subprocess_env,
-        "PORT": str(port),
-        "CC_HOST": "127.0.0.1",
-        "CC_ACCESS_LOG": "0",
-        "CC_WEB_PROCESSES": str(processes),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ccweb.server"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stdout.read().decode() if proc.stdout else "no output")
-    return proc, port
+from tests.processes import ROOT, start_server
 
 
 @pytest.fixture

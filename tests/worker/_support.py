@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 from prometheus_client import REGISTRY
@@ -16,24 +13,10 @@ from sqlalchemy import text
 from ccweb import events
 from ccweb.config import Settings
 from ccweb.db import in_transaction, unit_of_work
+from ccweb.effects import emit
 from ccweb.events import partition_of, stream_key
-from ccweb.outbox.writer import emit
+from tests.processes import wait_for
 from worker.runner import GroupConsumer
-
-ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def step_until(
@@ -152,10 +135,6 @@ def run_burst(consumer: GroupConsumer, timeout: float = 20.0) -> None:
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def worker_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker", *args]
 
 
 def progress_consumer(rds: redis.Redis, settings: Settings, name: str = "p1") -> GroupConsumer:

@@ -9,8 +9,8 @@ import textwrap
 
 from ccweb.outbox.publisher import Publisher
 from ccweb.outbox.relay import relay_once
+from tests.processes import ROOT, wait_for, worker_cmd
 from tests.worker._support import (
-    ROOT,
     activity_events,
     emit_event,
     outbox_rows,
@@ -19,8 +19,6 @@ from tests.worker._support import (
     run_burst,
     stream_entries,
     user_stream,
-    wait_for,
-    worker_cmd,
 )
 
 # A real relay process that SIGKILLs itself after the XADD and before the UPDATE that

@@ -18,13 +18,12 @@ from ccweb import events
 from ccweb.db import in_transaction
 from ccweb.outbox.publisher import Publisher
 from tests.factories import create_event, create_user
+from tests.processes import ROOT, worker_cmd
 from tests.worker._support import (
-    ROOT,
     emit_event,
     pending_total,
     progress_consumer,
     run_burst,
-    worker_cmd,
 )
 
 N_EVENTS = 40

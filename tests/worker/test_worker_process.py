@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from ccweb import effects
 from ccweb.events import all_stream_keys
-from ccweb.outbox import writer
 from ccweb.outbox.relay import pending_count
+from tests import processes
 from tests.factories import create_user
+from tests.processes import ROOT, wait_for, worker_cmd
 from tests.worker._support import (
-    ROOT,
     activity_events,
     emit_event,
     group_info,
     outbox_rows,
     pending_total,
-    wait_for,
-    worker_cmd,
 )
 
 
@@ -32,23 +31,14 @@ def start_worker(subprocess_env, tmp_path: Path) -> Iterator:
     procs: list[subprocess.Popen] = []
 
     def start(*args: str, **env: str) -> subprocess.Popen:
-        log = (tmp_path / f"worker{len(procs)}.log").open("w")
-        proc = subprocess.Popen(
-            worker_cmd(*args),
-            cwd=ROOT,
-            env={**subprocess_env, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        proc.log_path = tmp_path / f"worker{len(procs)}.log"  # type: ignore[attr-defined]
+        log_path = tmp_path / f"worker{len(procs)}.log"
+        proc = processes.start_worker({**subprocess_env, **env}, *args, log_path=log_path)
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        processes.stop(proc)
 
 
 def test_burst_relays_drains_and_exits_zero(settings, rds, subprocess_env):
@@ -58,7 +48,7 @@ def test_burst_relays_drains_and_exits_zero(settings, rds, subprocess_env):
     users = [create_user()["id"] for _ in range(4)]
     for u in users:
         emit_event(u)  # fast path
-    writer.FAST_PATH_ENABLED = False
+    effects.FAST_PATH_ENABLED = False
     for u in users:
         emit_event(u)  # only the relay can publish these
         emit_event(u)
@@ -102,7 +92,7 @@ def test_running_worker_processes_new_events_and_stops_gracefully_on_sigterm(
 
     emit_event(user_id)  # fast path
     wait_for(lambda: activity_events(user_id) == 1, what="fast-path event to be counted")
-    writer.FAST_PATH_ENABLED = False
+    effects.FAST_PATH_ENABLED = False
     emit_event(user_id)  # relay path (after relay_grace_s)
     wait_for(lambda: activity_events(user_id) == 2, what="relayed event to be counted")
     wait_for(lambda: pending_count() == 0, what="relay to mark the row")
