@@ -1,9 +1,10 @@
 """Engine, sessions and the unit of work.
 
 Services take a ``Session`` first and never commit; the caller opens one unit of work
-per request (or per consumed batch). Side effects that must only happen if the data
-is durable (stream publishing, realtime pushes, cache invalidation) are registered
-with :func:`after_commit` and run after a successful commit; a rollback drops them.
+per request (or per consumed batch). Whatever must happen only once the data is durable
+is registered with :func:`after_commit` and runs after a successful commit; a rollback
+drops it. (What those hooks do — publishing, cache bumps, pushes — is
+:mod:`ccweb.effects`' business: this layer knows only "call this after commit".)
 """
 
 from __future__ import annotations
@@ -88,26 +89,6 @@ def _run_after_commit(session: Session) -> None:
             fn()
         except Exception:  # a post-commit effect must never turn a success into an error
             log.exception("after-commit hook failed")
-
-
-def after_commit_redis(session: Session, queue: Callable[[Any], None]) -> None:
-    """Queue Redis commands (``queue(pipeline)``) to send after commit. Every such effect
-    of one unit of work (fast-path publish, cache version bumps) shares ONE pipeline,
-    i.e. one round trip. Best effort: a failure is logged, never raised (the relay and
-    cache TTLs cover for it)."""
-    queued: list[Callable[[Any], None]] | None = session.info.get("redis_after_commit")
-    if queued is None:
-        queued = session.info["redis_after_commit"] = []
-        after_commit(session, lambda: run_redis_batch(queued))
-    queued.append(queue)
-
-
-def run_redis_batch(queued: list[Callable[[Any], None]]) -> None:
-    """Send queued Redis commands (see :mod:`ccweb.redis_flush`: in the web server, one
-    pipeline serves every request that is waiting at that moment)."""
-    from ccweb import redis_flush
-
-    redis_flush.run(queued)
 
 
 @contextmanager

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ccweb import effects
 from ccweb.auth.passwords import hash_password
 from ccweb.auth.service import grant_signup_bonus
 from ccweb.config import get_settings
-from ccweb.dashboard.cache import touch_content
 from ccweb.flags import service as flags
 from ccweb.liveops import admin as liveops_admin
 
@@ -187,7 +187,7 @@ def _seed_liveops(session: Session) -> int:
         if liveops_admin.insert_achievement(session, achievement) is not None:
             added += 1
     if added:
-        touch_content(session)
+        effects.of(session).touch_content()
         log.info("seeded %d liveops definitions", added)
     return added
 

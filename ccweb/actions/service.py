@@ -10,10 +10,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import events
-from ccweb.dashboard.cache import touch
+from ccweb import effects, events
 from ccweb.events import iso
-from ccweb.outbox.writer import emit
 
 _INSERT = text(
     """
@@ -39,13 +37,13 @@ def record(session: Session, user_id: int, actions: list[dict[str, Any]]) -> lis
     rows = session.execute(_INSERT, {"uid": user_id, "rows": actions}).mappings().all()
     out = [_out(r) for r in sorted(rows, key=lambda r: r["id"])]
     for a in out:
-        emit(
+        effects.emit(
             session,
             events.USER_ACTION,
             user_id,
             {"action_id": a["id"], "action_type": a["action_type"], "context": a["context"]},
         )
-    touch(session, user_id)
+    effects.of(session).touch(user_id)
     return out
 
 

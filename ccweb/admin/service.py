@@ -9,13 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ccweb import events
+from ccweb import effects, events
 from ccweb.admin import audit
-from ccweb.dashboard.cache import touch
 from ccweb.errors import Duplicate, NotFound, ValidationFailed
 from ccweb.events import iso
 from ccweb.flags import service as flags
-from ccweb.outbox.writer import emit
 from ccweb.users.models import TIERS
 from ccweb.users.service import get_user, public_user
 from ccweb.wallet import ledger
@@ -73,7 +71,7 @@ def adjust_gold(
         meta={"admin_id": admin_id},
     )
     if not result.replayed:
-        touch(session, user_id)
+        effects.of(session).touch(user_id)
         audit.record(
             session,
             admin_id,
@@ -87,7 +85,7 @@ def adjust_gold(
                 "balance_after": result.balance,
             },
         )
-        emit(
+        effects.emit(
             session,
             events.ADMIN_ADJUST,
             user_id,

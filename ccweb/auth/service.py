@@ -18,8 +18,8 @@ from ccweb.auth import tokens
 from ccweb.auth.passwords import hash_password, needs_rehash, verify_password
 from ccweb.config import get_settings
 from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
+from ccweb.effects import emit
 from ccweb.flags.service import get_flag
-from ccweb.outbox.writer import emit
 from ccweb.users.service import find_by_site_id, get_user, public_user
 from ccweb.wallet import ledger
 

@@ -1,9 +1,10 @@
-"""Per-player cache versioning: any change of a player bumps ``<prefix>:dash:ver:<uid>``.
+"""Cached per-player views, valid while the player's version is unchanged.
 
-Writers call :func:`touch` inside their unit of work; the bump happens after commit, so
-a reader that sees the new version also sees the committed data. Readers cache rendered
-views together with the version they read *before* rendering; a stale version means
-re-render. Works across processes (web and worker) because the version lives in Redis.
+Writers never touch this module: they say "player N changed" through their unit of
+work's effects (:mod:`ccweb.effects`), which bump the version after commit
+(:mod:`ccweb.player_versions`); a reader that sees the new version also sees the
+committed data. Readers cache rendered views together with the version they read
+*before* rendering; a stale version means re-render.
 """
 
 from __future__ import annotations
@@ -14,44 +15,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from ccweb import redis_flush
-from ccweb.db import after_commit_redis
+from ccweb.player_versions import content_key, version_key
 from ccweb.redis_client import get_redis, key
-
-
-def version_key(user_id: int) -> str:
-    return key("dash", "ver", user_id)
-
-
-def content_key() -> str:
-    return key("dash", "content")
 
 
 def view_key(user_id: int, view: str) -> str:
     return key("dash", view, user_id)
-
-
-def touch(session: Session, user_id: int) -> None:
-    touched: set[int] | None = session.info.get("touched_players")
-    if touched is None:
-        touched = session.info["touched_players"] = set()
-        after_commit_redis(session, lambda pipe: queue_bumps(pipe, touched))
-    touched.add(user_id)
-
-
-def queue_bumps(pipe: Any, user_ids: set[int]) -> None:
-    for uid in user_ids:
-        pipe.incr(version_key(uid))
-
-
-def touch_content(session: Session) -> None:
-    """Content every player sees changed (an event or mission was created or edited):
-    after commit, every cached view renders again."""
-    if not session.info.get("touched_content"):
-        session.info["touched_content"] = True
-        after_commit_redis(session, lambda pipe: pipe.incr(content_key()))
 
 
 def _text(value: Any) -> str:

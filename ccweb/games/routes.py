@@ -28,8 +28,10 @@ bp = Blueprint("games", __name__, url_prefix="/api/games")
 PLAY_ERRORS = (400, 404, 409)
 
 
-def _play(session_id: int | None, draw: Callable[[Iterator[float], int], RoundResult]) -> Any:
-    return service.play(g.user_id, draw, session_id=session_id)
+def _play(
+    game_type: str, session_id: int | None, draw: Callable[[Iterator[float], int], RoundResult]
+) -> Any:
+    return service.play(g.user_id, game_type, draw, session_id=session_id)
 
 
 @bp.post("/slot/spin")
@@ -40,7 +42,7 @@ def _play(session_id: int | None, draw: Callable[[Iterator[float], int], RoundRe
 def slot_spin(body: SpinIn) -> Any:
     cfg = config.DEFAULT_SLOT
     check_bet(body.bet, cfg.max_bet)
-    return _play(body.session_id, lambda rng, _pity: slot.play(cfg, rng, body.bet))
+    return _play("slot", body.session_id, lambda rng, _pity: slot.play(cfg, rng, body.bet))
 
 
 @bp.post("/gacha/pull")
@@ -54,7 +56,7 @@ def slot_spin(body: SpinIn) -> Any:
 def gacha_pull(body: GachaIn) -> Any:
     cfg = config.DEFAULT_GACHA
     gacha.check_count(cfg, body.count)
-    return _play(body.session_id, lambda rng, pity: gacha.play(cfg, rng, body.count, pity))
+    return _play("gacha", body.session_id, lambda rng, pity: gacha.play(cfg, rng, body.count, pity))
 
 
 @bp.post("/rps/play")
@@ -65,7 +67,9 @@ def gacha_pull(body: GachaIn) -> Any:
 def rps_play(body: RpsIn) -> Any:
     cfg = config.DEFAULT_RPS
     check_bet(body.bet, cfg.max_bet)
-    return _play(body.session_id, lambda rng, _pity: rps.play(cfg, rng, body.bet, body.choice))
+    return _play(
+        "rps", body.session_id, lambda rng, _pity: rps.play(cfg, rng, body.bet, body.choice)
+    )
 
 
 @bp.post("/crash/bet")
@@ -81,7 +85,9 @@ def crash_bet(body: CrashIn) -> Any:
     check_bet(body.bet, cfg.max_bet)
     crash.check_auto_cashout(cfg, body.auto_cashout)
     return _play(
-        body.session_id, lambda rng, _pity: crash.play(cfg, rng, body.bet, body.auto_cashout)
+        "crash",
+        body.session_id,
+        lambda rng, _pity: crash.play(cfg, rng, body.bet, body.auto_cashout),
     )
 
 

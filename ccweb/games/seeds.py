@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb.db import after_commit
+from ccweb import effects
 from ccweb.events import iso
 from ccweb.games import fairness, seed_cache
 
@@ -84,7 +84,7 @@ def rotate(session: Session, user_id: int, client_seed: str | None) -> dict[str,
             "client": new.client_seed,
         },
     )
-    after_commit(session, lambda: seed_cache.forget(user_id))
+    effects.of(session).after(lambda: seed_cache.forget(user_id))
     return {
         "previous_server_seed": old.server_seed,
         "previous_server_seed_hash": old.server_seed_hash,

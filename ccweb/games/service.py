@@ -5,16 +5,20 @@ BEGIN/COMMIT round trips): :func:`ccweb.wallet.ledger.settle` with
 
 * a guard that advances the player's fairness nonce only if it is still the one the
   round was drawn with (optimistic: the seed and nonce come from a per-process cache,
-  see :mod:`ccweb.games.seed_cache`) and the balance covers the bet;
+  see :mod:`ccweb.games.seed_cache`), the balance covers the bet, the named session (if
+  any) is the player's own open session of this game, and the request's idempotency key
+  (if any) is still open;
 * the bet debit, the payout credit and the XP/level change;
-* attached inserts: the round row, the stats upsert, the session counters, the
-  ``game.round`` outbox row, and a ``user.level_up`` outbox row only if the level rose.
+* attached rows: the round, the stats upsert, the session counters, the ``game.round``
+  outbox row, a ``user.level_up`` outbox row only if the level rose, and the request's
+  idempotent response — so a client retrying after a crash at any point gets this round
+  back instead of playing another.
 
-If the guard fails (another process played or rotated the seed), nothing is written:
-the seed is reloaded and the round drawn again with the right nonce. A nonce is never
-used twice; in a rare race with a concurrent non-game debit one may be skipped.
-After the statement, one Redis pipeline publishes the events (fast path) and bumps the
-player's cache version.
+If the guard fails, nothing is written and the reason is found: a completed idempotency
+key (replay), a bad session (404/409), or another process that played or rotated the
+seed (reload and draw again with the right nonce). A nonce is never used twice; in a rare
+race with a concurrent non-game debit one may be skipped. After the statement the
+round's effects (fast-path publish, cache version bump) run.
 """
 
 from __future__ import annotations
@@ -23,22 +27,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ccweb import events
 from ccweb.config import get_settings
-from ccweb.dashboard.cache import queue_bumps
-from ccweb.db import autocommit, run_redis_batch
+from ccweb.db import autocommit
+from ccweb.effects import Effects
 from ccweb.errors import Conflict, NotFound
 from ccweb.games import fairness, round_ids, seed_cache
 from ccweb.games.engines.base import RoundResult
-from ccweb.outbox.writer import queue_fast_path, row_attachment
+from ccweb.idempotency import service as idempotency
+from ccweb.outbox import writer
 from ccweb.wallet.ledger import Attachment, Entry, GuardRejected, settle
 
 _SEED_GUARD = """UPDATE fairness_seeds SET nonce = nonce + 1
     WHERE user_id = :g_uid AND nonce = :g_nonce AND server_seed_hash = :g_hash
-      AND EXISTS (SELECT 1 FROM users WHERE id = :g_uid AND gold_balance >= :g_bet)
-    RETURNING nonce"""
+      AND EXISTS (SELECT 1 FROM users WHERE id = :g_uid AND gold_balance >= :g_bet)"""
+_SESSION_OPEN = """ AND EXISTS (SELECT 1 FROM game_sessions WHERE id = :g_sid
+        AND user_id = :g_uid AND game_type = :g_game AND ended_at IS NULL)"""
+_SESSION_STATE = text("SELECT user_id, game_type, ended_at FROM game_sessions WHERE id = :sid")
 
 MAX_ATTEMPTS = 4
 
@@ -65,8 +73,7 @@ _STATS_SQL = """INSERT INTO game_stats (user_id, game_type, total, wins, losses,
 
 _SESSION_SQL = """UPDATE game_sessions SET rounds = rounds + 1,
         total_bet = total_bet + :g_bet, total_payout = total_payout + :g_payout
-    WHERE id = :g_sid AND user_id = :g_uid AND ended_at IS NULL
-      AND EXISTS (SELECT 1 FROM upd)"""
+    WHERE id = :g_sid AND EXISTS (SELECT 1 FROM upd)"""
 
 
 def _round_attachments(
@@ -119,12 +126,7 @@ def _round_attachments(
             Attachment(
                 name="gs",
                 sql=_SESSION_SQL,
-                params={
-                    "g_bet": result.bet,
-                    "g_payout": result.payout,
-                    "g_sid": session_id,
-                    "g_uid": user_id,
-                },
+                params={"g_payout": result.payout},
             )
         )
     return atts
@@ -132,29 +134,104 @@ def _round_attachments(
 
 def play(
     user_id: int,
+    game_type: str,
     draw: Callable[[Iterator[float], int], RoundResult],
     *,
     session_id: int | None = None,
 ) -> dict[str, Any]:
-    """Play one round. ``draw(rng, pity)`` runs the engine with validated input."""
+    """Play one round of ``game_type``. ``draw(rng, pity)`` runs the engine with validated
+    input. Raises ``idempotency.AlreadyCompleted`` when this request's key was completed
+    by an earlier attempt (the caller replays that response)."""
+    claim = idempotency.current()
     with autocommit() as conn:
         for _ in range(MAX_ATTEMPTS):
             seed = seed_cache.get(user_id) or seed_cache.load(conn, user_id)
             if seed is None:
                 raise NotFound("user not found", details={"user_id": user_id})
             try:
-                return _settle_round(conn, user_id, seed, draw, session_id)
+                return _settle_round(conn, user_id, game_type, seed, draw, session_id, claim)
             except GuardRejected:
+                _explain_rejection(conn, user_id, game_type, session_id, claim)
                 seed_cache.forget(user_id)  # another process moved the nonce: reload
     raise Conflict("too many concurrent rounds for this player; retry", code="IN_PROGRESS")
+
+
+def _explain_rejection(
+    conn: Connection,
+    user_id: int,
+    game_type: str,
+    session_id: int | None,
+    claim: idempotency.Claim | None,
+) -> None:
+    """The guard refused the round (nothing was written): raise the reason that is the
+    caller's business; return when it was only a stale cached nonce."""
+    if claim is not None and idempotency.is_completed(conn, claim):
+        raise idempotency.AlreadyCompleted(claim.key)
+    if session_id is None:
+        return
+    row = conn.execute(_SESSION_STATE, {"sid": session_id}).first()
+    if row is None or row.user_id != user_id:
+        raise NotFound("session not found", details={"session_id": session_id})
+    if row.game_type != game_type:
+        raise Conflict(
+            f"session {session_id} is a {row.game_type} session",
+            code="SESSION_MISMATCH",
+            details={"session_id": session_id, "game_type": row.game_type},
+        )
+    if row.ended_at is not None:
+        raise Conflict(
+            "session already ended", code="ALREADY_ENDED", details={"session_id": session_id}
+        )
+
+
+def _guard(
+    user_id: int,
+    game_type: str,
+    seed: seed_cache.SeedState,
+    bet: int,
+    session_id: int | None,
+    claim: idempotency.Claim | None,
+) -> Attachment:
+    sql, params = (
+        _SEED_GUARD,
+        {
+            "g_uid": user_id,
+            "g_nonce": seed.nonce,
+            "g_hash": seed.server_seed_hash,
+            "g_bet": bet,
+        },
+    )
+    if session_id is not None:
+        sql += _SESSION_OPEN
+        params.update(g_sid=session_id, g_game=game_type)
+    if claim is not None:
+        cond, more = idempotency.store_guard(claim)
+        sql += f" AND {cond}"
+        params.update(more)
+    return Attachment(name="guard", sql=sql + " RETURNING nonce", params=params)
+
+
+_LEVEL_FIELDS = {
+    "level": "upd.level",
+    "previous_level": "upd.old_level",
+    "experience_points": "upd.experience_points",
+}
+_RESPONSE_FIELDS = {
+    "gold_balance": "upd.gold_balance",
+    "experience_points": "upd.experience_points",
+    "level": "upd.level",
+    "level_up": "upd.level > upd.old_level",
+}
 
 
 def _settle_round(
     conn: Connection,
     user_id: int,
+    game_type: str,
     seed: seed_cache.SeedState,
     draw: Callable[[Iterator[float], int], RoundResult],
     session_id: int | None,
+    claim: idempotency.Claim | None,
 ) -> dict[str, Any]:
     result = draw(fairness.floats(seed.server_seed, seed.client_seed, seed.nonce), seed.pity)
     pity_after = int(getattr(result, "pity", seed.pity))
@@ -178,11 +255,25 @@ def _settle_round(
         {"source": "game.round", "round_id": round_id},
         dedupe_key=f"level:round:{round_id}",
     )
-    level_fields = {
-        "level": "upd.level",
-        "previous_level": "upd.old_level",
-        "experience_points": "upd.experience_points",
+    response: dict[str, Any] = {
+        "round_id": round_id,
+        **detail,
+        "session_id": session_id,
+        "fairness": {
+            "server_seed_hash": seed.server_seed_hash,
+            "client_seed": seed.client_seed,
+            "nonce": seed.nonce,
+        },
     }
+    attachments = [
+        *_round_attachments(user_id, round_id, seed, result, session_id, pity_after, detail),
+        writer.attachment(round_event, "ob"),
+        writer.attachment(
+            level_event, "lu", when="upd.level > upd.old_level", from_upd=_LEVEL_FIELDS
+        ),
+    ]
+    if claim is not None:
+        attachments.append(idempotency.store_attachment(claim, response, _RESPONSE_FIELDS))
     settled = settle(
         conn,
         user_id=user_id,
@@ -191,48 +282,28 @@ def _settle_round(
             Entry(result.payout, "game_win", f"round:{round_id}:win", round_id, result.game_type),
         ],
         xp=get_settings().xp_per_round,
-        guard=Attachment(
-            name="guard",
-            sql=_SEED_GUARD,
-            params={
-                "g_uid": user_id,
-                "g_nonce": seed.nonce,
-                "g_hash": seed.server_seed_hash,
-                "g_bet": result.bet,
-            },
-        ),
-        attachments=(
-            *_round_attachments(user_id, round_id, seed, result, session_id, pity_after, detail),
-            row_attachment(round_event, "ob"),
-            row_attachment(
-                level_event, "lu", when="upd.level > upd.old_level", from_upd=level_fields
-            ),
-        ),
+        guard=_guard(user_id, game_type, seed, result.bet, session_id, claim),
+        attachments=tuple(attachments),
     )
+    if claim is not None:
+        claim.completed = True
     seed_cache.put(user_id, replace(seed, nonce=seed.nonce + 1, pity=pity_after))
     level_up = settled.level > settled.old_level
-    published = [round_event]
+    fx = Effects()
+    fx.publish(round_event)
     if level_up:
         level_event["payload"].update(
             level=settled.level,
             previous_level=settled.old_level,
             experience_points=settled.experience_points,
         )
-        published.append(level_event)
-    run_redis_batch(
-        [lambda pipe: queue_fast_path(pipe, published), lambda pipe: queue_bumps(pipe, {user_id})]
-    )
+        fx.publish(level_event)
+    fx.touch(user_id)
+    fx.run()
     return {
-        "round_id": round_id,
-        **detail,
+        **response,
         "gold_balance": settled.balance,
         "experience_points": settled.experience_points,
         "level": settled.level,
         "level_up": level_up,
-        "session_id": session_id,
-        "fairness": {
-            "server_seed_hash": seed.server_seed_hash,
-            "client_seed": seed.client_seed,
-            "nonce": seed.nonce,
-        },
     }

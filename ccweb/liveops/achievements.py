@@ -16,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import pg
+from ccweb import effects, events, pg
+from ccweb.events import iso
 from ccweb.liveops.rules import progress_out
 
 Metrics = dict[tuple[str, str | None], int]
@@ -127,28 +128,22 @@ def unlock_due(session: Session, user_ids: Sequence[int]) -> list[dict[str, Any]
 def unlock_and_announce(session: Session, user_ids: Sequence[int]) -> list[dict[str, Any]]:
     """:func:`unlock_due` plus an ``achievement.unlocked`` event per new unlock and a
     dashboard refresh for its player (both after commit)."""
-    from ccweb import events
-    from ccweb.dashboard.cache import touch
-    from ccweb.outbox.writer import emit
-
     unlocked = unlock_due(session, user_ids)
     for u in unlocked:
         a = u["achievement"]
-        emit(
+        effects.emit(
             session,
             events.ACHIEVEMENT_UNLOCKED,
             u["user_id"],
             {"achievement_id": a["id"], "code": a["code"], "title": a["title"]},
             dedupe_key=f"achievement:{a['id']}:{u['user_id']}",
         )
-        touch(session, u["user_id"])
+        effects.of(session).touch(u["user_id"])
     return unlocked
 
 
 def for_player(conn: Session | Connection, user_id: int) -> list[dict[str, Any]]:
     """Every active achievement with the player's progress and unlock/claim state."""
-    from ccweb.events import iso
-
     achs = catalog(conn)
     m = metrics(conn, [user_id]).get(user_id, {})
     got = {r["achievement_id"]: r for r in pg.execute(conn, _UNLOCKED, {"uids": [user_id]}, _UIDS)}

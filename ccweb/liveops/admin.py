@@ -21,8 +21,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from ccweb import effects
 from ccweb.admin import audit
-from ccweb.dashboard.cache import touch_content
 from ccweb.errors import Conflict, Duplicate, NotFound, ValidationFailed
 from ccweb.events import iso
 from ccweb.liveops.views import event_out
@@ -240,7 +240,7 @@ def insert_event(session: Session, fields: Mapping[str, Any]) -> int:
 def create_event(session: Session, *, admin_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
     event_id = insert_event(session, fields)
     audit.record(session, admin_id, "event.create", "event", event_id, _jsonable(fields))
-    touch_content(session)
+    effects.of(session).touch_content()
     return get_event(session, event_id)
 
 
@@ -271,7 +271,7 @@ def update_event(
         event_id,
         {"changes": _jsonable(fields), "version": row["version"] + 1},
     )
-    touch_content(session)
+    effects.of(session).touch_content()
     return get_event(session, event_id)
 
 
@@ -296,7 +296,7 @@ def insert_mission(session: Session, fields: Mapping[str, Any]) -> int:
 def create_mission(session: Session, *, admin_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
     mission_id = insert_mission(session, fields)
     audit.record(session, admin_id, "mission.create", "mission", mission_id, _jsonable(fields))
-    touch_content(session)
+    effects.of(session).touch_content()
     return get_mission(session, mission_id)
 
 
@@ -320,7 +320,7 @@ def update_mission(
         mission_id,
         {"changes": _jsonable(fields), "version": row["version"] + 1},
     )
-    touch_content(session)
+    effects.of(session).touch_content()
     return get_mission(session, mission_id)
 
 
@@ -363,7 +363,7 @@ def create_achievement(
         achievement_id,
         _jsonable(fields),
     )
-    touch_content(session)
+    effects.of(session).touch_content()
     return get_achievement(session, achievement_id)
 
 
@@ -381,7 +381,7 @@ def update_achievement(
         achievement_id,
         {"changes": _jsonable(fields)},
     )
-    touch_content(session)
+    effects.of(session).touch_content()
     return get_achievement(session, achievement_id)
 
 

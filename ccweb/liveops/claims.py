@@ -21,13 +21,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ccweb import events
-from ccweb.dashboard.cache import touch
+from ccweb import effects, events
 from ccweb.errors import Conflict, NotFound
 from ccweb.events import iso
 from ccweb.liveops import achievements
 from ccweb.liveops.rules import period_start, reward_totals
-from ccweb.outbox.writer import attachment
+from ccweb.outbox import writer
 from ccweb.users.service import announce_level_up
 from ccweb.wallet.ledger import Attachment, Entry, GuardRejected, settle
 
@@ -191,16 +190,12 @@ def _pay(
         "reward_items": items,
         "ledger_key": key,
     }
-    attachments = [
-        attachment(
-            session,
-            events.make_envelope(events.REWARD_GRANTED, user_id, payload, dedupe_key=key),
-            "rg",
-        )
-    ]
+    envelopes = [events.make_envelope(events.REWARD_GRANTED, user_id, payload, dedupe_key=key)]
+    attachments = [writer.attachment(envelopes[0], "rg")]
     if claim_event_type:
         claim_env = events.make_envelope(claim_event_type, user_id, payload, dedupe_key=f"c:{key}")
-        attachments.append(attachment(session, claim_env, "cl"))
+        envelopes.append(claim_env)
+        attachments.append(writer.attachment(claim_env, "cl"))
     if things:
         attachments.append(
             Attachment(
@@ -232,8 +227,9 @@ def _pay(
         ),
         attachments=tuple(attachments),
     )
+    effects.of(session).publish(*envelopes)
     level_up = announce_level_up(session, user_id, settled, f"{source_type}.claim")
-    touch(session, user_id)
+    effects.of(session).touch(user_id)
     return {
         f"{source_type}_id": source_id,
         "source_type": source_type,

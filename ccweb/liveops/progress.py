@@ -27,11 +27,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ccweb import events, pg
-from ccweb.dashboard.cache import touch
+from ccweb import effects, events, pg
 from ccweb.liveops import achievements
 from ccweb.liveops.rules import Fact, advance, complete, period_start, progress_out
-from ccweb.outbox.writer import add_many
 
 # Prepared statements (ccweb.pg): they run for every batch, and planning these joins
 # cost PostgreSQL about as much as executing them.
@@ -140,11 +138,11 @@ def apply_facts(session: Session, facts: Sequence[Fact]) -> dict[str, int]:
         *_progress_events(events.EVENT_PROGRESS, "e", changed_events, versions),
         *_progress_events(events.MISSION_PROGRESS, "m", changed_missions, versions),
     ]
-    add_many(session, outgoing)  # one INSERT for the batch's progress events
+    effects.add_many(session, outgoing)  # one INSERT for the batch's progress events
     touched.update(e["user_id"] for e in outgoing)
     touched.update(u["user_id"] for u in unlocked)
     for uid in touched:
-        touch(session, uid)
+        effects.of(session).touch(uid)
     return {
         "events": len(changed_events),
         "missions": len(changed_missions),

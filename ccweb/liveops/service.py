@@ -5,6 +5,12 @@ Visibility: an event is listed when it is active (operator switch) and the playe
 tier meets its ``tier_required``. ``active=true`` lists events whose window contains
 now; ``active=false`` lists upcoming ones and those ended within the last 30 days too.
 A participation's ``expired`` status is derived from ``ends_at`` (see ``models``).
+
+Time: the route reads :mod:`ccweb.clock` once and passes ``now``; every window test here
+compares with that parameter, never PostgreSQL's ``now()``. ``joined_at`` is that same
+instant too: the worker counts facts stamped at or after it (envelope ``ts``, the same
+clock), so a round played right after joining is not lost to a skew between the web
+host's clock and the database's.
 """
 
 from __future__ import annotations
@@ -16,13 +22,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import events, pg
-from ccweb.dashboard.cache import touch
+from ccweb import effects, events, pg
 from ccweb.errors import Conflict, Forbidden, NotFound
 from ccweb.liveops import achievements
 from ccweb.liveops.rules import period_start
 from ccweb.liveops.views import event_out, mission_out, participation_out
-from ccweb.outbox.writer import emit
 from ccweb.users.models import TIERS
 
 _TIERS_SQL = "ARRAY[" + ", ".join(f"'{t}'" for t in TIERS) + "]"  # constants, lowest first
@@ -52,8 +56,8 @@ _EVENT = text(
 )
 _JOIN = text(
     """
-    INSERT INTO event_participations (user_id, event_id, progress)
-    SELECT :uid, e.id, array_fill(0::bigint, ARRAY[jsonb_array_length(e.requirements)])
+    INSERT INTO event_participations (user_id, event_id, progress, joined_at)
+    SELECT :uid, e.id, array_fill(0::bigint, ARRAY[jsonb_array_length(e.requirements)]), :now
     FROM live_events e WHERE e.id = :eid
     ON CONFLICT (user_id, event_id) DO NOTHING
     RETURNING id
@@ -116,7 +120,9 @@ def participate(session: Session, user_id: int, event_id: int, now: datetime) ->
         raise Forbidden(
             f"requires tier {ev['tier_required']}", details={"tier_required": ev["tier_required"]}
         )
-    created = session.execute(_JOIN, {"uid": user_id, "eid": event_id}).first() is not None
+    created = (
+        session.execute(_JOIN, {"uid": user_id, "eid": event_id, "now": now}).first() is not None
+    )
     if created:
         # checked after the insert attempt, so a player who joined in time keeps the
         # same answer (their participation) after the window closes
@@ -128,8 +134,8 @@ def participate(session: Session, user_id: int, event_id: int, now: datetime) ->
                 code="NOT_STARTED",
                 details={"starts_at": events.iso(ev["starts_at"])},
             )
-        emit(session, events.EVENT_PARTICIPATE, user_id, {"event_id": event_id})
-        touch(session, user_id)
+        effects.emit(session, events.EVENT_PARTICIPATE, user_id, {"event_id": event_id})
+        effects.of(session).touch(user_id)
     p = session.execute(_PARTICIPATION, {"uid": user_id, "eid": event_id}).mappings().one()
     return {
         "event_id": event_id,

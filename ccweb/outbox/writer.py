@@ -1,16 +1,16 @@
-"""Write events into the outbox inside the caller's transaction.
+"""Outbox rows, written inside the caller's transaction (rows only: no publishing).
 
-``emit()`` inserts the outbox row and schedules the fast-path publish for after the
-commit. If the process dies before publishing, the relay finds the row (its
-``published_at`` is still NULL) and publishes it; if the transaction rolls back, the
-row and the publish vanish together. Call it outside savepoints (``begin_nested``):
-rolling back only a savepoint would remove the row but not the scheduled publish.
+The event of a change is a row in the same transaction as the change, so it exists if
+and only if the change committed. Publishing it right after commit (the fast path) is an
+after-commit effect of the unit of work (:func:`ccweb.effects.emit` / ``add`` write the
+row AND schedule the publish; a caller that attaches the row to a money statement with
+:func:`attachment` schedules the publish itself, once the statement says the row was
+written). If the process dies before publishing, the relay finds the row and publishes it.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -19,10 +19,8 @@ from sqlalchemy.orm import Session
 
 from ccweb import pg
 from ccweb.config import get_settings
-from ccweb.db import after_commit_redis
-from ccweb.events import make_envelope, partition_of
-
-log = logging.getLogger(__name__)
+from ccweb.cte import Attachment
+from ccweb.events import partition_of
 
 _INSERT = text(
     """
@@ -31,25 +29,18 @@ _INSERT = text(
     """
 ).bindparams(bindparam("envelope", type_=JSONB))
 
-# Set to False to model a process that dies right after commit (tests), or to leave all
-# publishing to the relay.
-FAST_PATH_ENABLED = True
 
-
-def add(session: Session, envelope: dict[str, Any]) -> dict[str, Any]:
-    settings = get_settings()
+def insert(session: Session, envelope: dict[str, Any]) -> None:
     session.execute(
         _INSERT,
         {
             "event_id": envelope["event_id"],
             "event_type": envelope["event_type"],
             "user_id": envelope["user_id"],
-            "partition": partition_of(envelope["user_id"], settings),
+            "partition": partition_of(envelope["user_id"], get_settings()),
             "envelope": envelope,
         },
     )
-    _schedule_publish(session, envelope)
-    return envelope
 
 
 _INSERT_MANY = """
@@ -60,8 +51,8 @@ _INSERT_MANY = """
 """  # a prepared statement (ccweb.pg): consumers emit with it every batch
 
 
-def add_many(session: Session, envelopes: list[dict[str, Any]]) -> None:
-    """:func:`add` for a whole batch in one statement (consumers that emit per batch)."""
+def insert_many(session: Session, envelopes: list[dict[str, Any]]) -> None:
+    """:func:`insert` for a whole batch in one statement."""
     if not envelopes:
         return
     settings = get_settings()
@@ -74,37 +65,24 @@ def add_many(session: Session, envelopes: list[dict[str, Any]]) -> None:
         },
         {"envs": "text[]", "parts": "int[]"},
     )
-    for e in envelopes:
-        _schedule_publish(session, e)
 
 
-def attachment(session: Session, envelope: dict[str, Any], name: str = "ob") -> Any:
-    """The outbox row as a :class:`ccweb.wallet.ledger.Attachment`, for callers that
-    settle money and write their event in one statement. The fast-path publish is
-    scheduled like :func:`add` does; if the statement writes nothing (insufficient gold)
-    the transaction is rolled back by the caller and nothing is published."""
-    _schedule_publish(session, envelope)
-    return row_attachment(envelope, name)
-
-
-def row_attachment(
+def attachment(
     envelope: dict[str, Any],
     name: str = "ob",
     *,
     when: str | None = None,
     from_upd: dict[str, str] | None = None,
-) -> Any:
-    """The outbox INSERT as an attachment, without scheduling any publish (callers on an
-    autocommit connection publish themselves once the statement has returned).
+) -> Attachment:
+    """The outbox INSERT as a CTE of a ledger statement (written only if the balance
+    moved). The caller publishes the envelope through its unit of work's effects once the
+    statement has returned.
 
     ``when`` is an extra SQL condition on ``upd`` (e.g. ``upd.level > upd.old_level``);
     ``from_upd`` sets payload keys from ``upd`` columns (``{"level": "upd.level"}``), so
     the stored envelope carries values only the statement knows. The caller must set the
     same values in its Python copy before publishing it.
     """
-    from ccweb.wallet.ledger import Attachment
-
-    settings = get_settings()
     env_sql = f":{name}_env"
     for key, expr in (from_upd or {}).items():
         env_sql = f"jsonb_set({env_sql}, '{{payload,{key}}}', to_jsonb({expr}))"
@@ -117,51 +95,8 @@ def row_attachment(
             f"{name}_eid": envelope["event_id"],
             f"{name}_type": envelope["event_type"],
             f"{name}_uid": envelope["user_id"],
-            f"{name}_p": partition_of(envelope["user_id"], settings),
+            f"{name}_p": partition_of(envelope["user_id"], get_settings()),
             f"{name}_env": envelope,
         },
         types={f"{name}_env": "jsonb", f"{name}_uid": "bigint"},
     )
-
-
-def _schedule_publish(session: Session, envelope: dict[str, Any]) -> None:
-    pending = session.info.get("outbox_pending")
-    if pending is None:
-        pending = session.info["outbox_pending"] = []
-        after_commit_redis(session, lambda pipe: queue_fast_path(pipe, pending))
-    pending.append(envelope)
-
-
-def queue_fast_path(pipe: Any, envelopes: list[dict[str, Any]]) -> None:
-    """Fast path: publish right after commit, in the unit of work's Redis pipeline. If it
-    fails (Redis down, script flushed) the relay publishes the rows a moment later."""
-    if not FAST_PATH_ENABLED or not envelopes:
-        return
-    from ccweb.outbox.publisher import Publisher
-    from ccweb.redis_client import get_redis
-
-    try:
-        Publisher(get_redis()).queue_envelopes(pipe, envelopes)
-    except Exception:
-        log.warning(
-            "fast-path publish not queued; leaving %d events to the relay",
-            len(envelopes),
-            exc_info=True,
-        )
-
-
-def emit(
-    session: Session,
-    event_type: str,
-    user_id: int | None,
-    payload: dict[str, Any],
-    *,
-    dedupe_key: str | None = None,
-    trace_id: str | None = None,
-    service: str = "ccweb",
-) -> dict[str, Any]:
-    """Build an envelope (SPEC §4) and add it to the outbox of this transaction."""
-    envelope = make_envelope(
-        event_type, user_id, payload, dedupe_key=dedupe_key, trace_id=trace_id, service=service
-    )
-    return add(session, envelope)

@@ -36,11 +36,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import events
-from ccweb.dashboard.cache import touch
+from ccweb import effects, events
 from ccweb.db import RetryTransaction
 from ccweb.errors import Conflict, NotFound
-from ccweb.outbox.writer import attachment
+from ccweb.outbox import writer
 from ccweb.users.service import announce_level_up
 from ccweb.wallet.ledger import Attachment, Entry, settle
 
@@ -133,17 +132,18 @@ def claim(session: Session, user_id: int, today: date) -> dict[str, Any]:
             session,
             user_id=user_id,
             entries=[
-                Entry(reward["gold"], SOURCE_TYPE, key, today.isoformat(), f"streak day {count}")
+                Entry(reward["gold"], SOURCE_TYPE, key, None, f"streak day {count} ({today})")
             ],
             xp=reward["xp"],
-            attachments=(update, attachment(session, envelope)),
+            attachments=(update, writer.attachment(envelope)),
         )
     except RetryTransaction:
         # The day's ledger key exists although the (locked) streak row says otherwise:
         # the day was paid already. Nothing of this transaction is kept.
         raise _already_claimed(today) from None
+    effects.of(session).publish(envelope)
     level_up = announce_level_up(session, user_id, settled, events.STREAK_CLAIM)
-    touch(session, user_id)
+    effects.of(session).touch(user_id)
     return {
         "streak_count": count,
         "day_index": count,

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ccweb import effects, events
 from ccweb.errors import NotFound
 from ccweb.events import iso
 
@@ -15,11 +16,6 @@ USER_COLUMNS = (
     "id, site_id, nickname, is_admin, is_active, tier, level, experience_points,"
     " gold_balance, created_at, password_hash"
 )
-
-
-def level_for_xp(xp: int) -> int:
-    """SPEC §3: level = floor(experience_points / 500) + 1."""
-    return xp // 500 + 1
 
 
 def get_user(session: Session | Connection, user_id: int) -> dict[str, Any]:
@@ -62,12 +58,9 @@ def public_user(user: dict[str, Any]) -> dict[str, Any]:
 def announce_level_up(session: Session, user_id: int, settled: Any, source: str) -> bool:
     """Emit ``user.level_up`` in the caller's transaction if a settlement
     (:class:`ccweb.wallet.ledger.Settlement`) raised the level; returns whether it did."""
-    from ccweb import events
-    from ccweb.outbox.writer import emit
-
     if settled.level <= settled.old_level:
         return False
-    emit(
+    effects.emit(
         session,
         events.USER_LEVEL_UP,
         user_id,

@@ -18,7 +18,7 @@ from tests.factories import balance, create_user, ledger_sum
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def apply(user_id: int, delta: int, key: str) -> ledger.LedgerResult:
+def apply(user_id: int, delta: int, key: str) -> ledger.Settlement:
     return in_transaction(
         lambda s: ledger.apply(
             s, user_id=user_id, delta=delta, source_type="test", idempotency_key=key
@@ -102,7 +102,7 @@ def test_sixty_concurrent_debits_never_go_negative():
     INSUFFICIENT_GOLD, the balance ends at 0 and equals the ledger sum."""
     user = create_user(gold=1000)
     results = _hammer(60, lambda i: apply(user["id"], -100, f"debit-{i}"))
-    ok = [r for r in results if isinstance(r, ledger.LedgerResult)]
+    ok = [r for r in results if isinstance(r, ledger.Settlement)]
     short = [r for r in results if isinstance(r, InsufficientGold)]
     assert len(ok) == 10 and len(short) == 50, results
     assert sorted(r.balance for r in ok) == list(range(0, 1000, 100))
@@ -121,7 +121,7 @@ def test_sixty_concurrent_debits_never_go_negative():
 def test_fifty_concurrent_uses_of_one_key_apply_once():
     user = create_user(gold=1000)
     results = _hammer(50, lambda i: apply(user["id"], -10, "same-key"))
-    assert all(isinstance(r, ledger.LedgerResult) for r in results), results
+    assert all(isinstance(r, ledger.Settlement) for r in results), results
     assert sum(not r.replayed for r in results) == 1  # type: ignore[union-attr]
     assert {r.balance for r in results} == {990}  # type: ignore[union-attr]
     assert balance(user["id"]) == 990 == ledger_sum(user["id"])

@@ -10,7 +10,7 @@ import pytest
 from ccweb.config import Settings
 from ccweb.events import make_envelope, partition_of, stream_key
 from ccweb.flags.service import applies_to
-from ccweb.users.service import level_for_xp
+from ccweb.users.levels import level_for_xp
 
 
 def test_partition_is_stable_and_spreads_players(settings):

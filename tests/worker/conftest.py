@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from ccweb import effects
 from ccweb.config import Settings, set_settings
-from ccweb.outbox import writer
 from tests.factories import create_user
 from worker.handlers import activity
 from worker.runner import GroupConsumer, Handler
@@ -23,7 +23,7 @@ def user_id() -> int:
 def fast_path_off() -> None:
     """Model a web process that died right after commit: only the relay publishes.
     (clean_state switches the fast path back on before the next test.)"""
-    writer.FAST_PATH_ENABLED = False
+    effects.FAST_PATH_ENABLED = False
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 
 from ccweb import events
 from ccweb.db import RetryTransaction, in_transaction, unit_of_work
+from ccweb.effects import emit
 from ccweb.events import partition_of, stream_key
 from ccweb.outbox.relay import pending_count, relay_once
-from ccweb.outbox.writer import emit
 from tests.factories import create_user
 from tests.worker._support import (
     all_entries,

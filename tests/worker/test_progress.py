@@ -144,7 +144,7 @@ def test_a_new_day_starts_a_fresh_daily_mission_row(settings, rds):
     round_event(uid)
     run_burst(progress_consumer(rds, settings))
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    from ccweb.outbox.writer import add
+    from ccweb.effects import add
 
     env = events.make_envelope(
         events.GAME_ROUND,
@@ -208,7 +208,7 @@ def test_achievements_unlock_from_game_stats_once(client, settings, rds):
 
 
 def test_progress_bumps_the_dashboard_version(settings, rds):
-    from ccweb.dashboard.cache import version_key
+    from ccweb.player_versions import version_key
 
     uid = create_user()["id"]
     eid = create_event([{"type": "plays", "target": 5}])

@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from ccweb import events
 from ccweb.db import in_transaction, session_factory
+from ccweb.effects import emit
 from ccweb.outbox.relay import pending_count, prune, relay_once
-from ccweb.outbox.writer import emit
 from tests.factories import create_user
 from tests.worker._support import all_entries, outbox_rows
 
