@@ -44,8 +44,14 @@ class Settings:
     port: int = 8000  # PORT
     host: str = "0.0.0.0"  # CC_HOST
     web_processes: int = 1  # CC_WEB_PROCESSES: pre-forked gevent servers on one socket
-    db_pool_size: int = 16  # CC_DB_POOL_SIZE
-    db_max_overflow: int = 4  # CC_DB_MAX_OVERFLOW
+    db_pool_size: int = 16  # CC_DB_POOL_SIZE: connections kept per pool (two pools per process)
+    db_max_overflow: int = 4  # CC_DB_MAX_OVERFLOW: extra connections per pool under bursts
+    db_pool_timeout_s: float = 1.0  # CC_DB_POOL_TIMEOUT_S: wait for a free connection, then 503
+    db_connect_timeout_s: float = 2.0  # CC_DB_CONNECT_TIMEOUT_S
+    db_statement_timeout_ms: int = 2000  # CC_DB_STATEMENT_TIMEOUT_MS (server side)
+    db_idle_tx_timeout_ms: int = 10_000  # CC_DB_IDLE_TX_TIMEOUT_MS (server side)
+    redis_timeout_s: float = 1.0  # CC_REDIS_TIMEOUT_S: per command (plus a blocking read's block)
+    redis_connect_timeout_s: float = 1.0  # CC_REDIS_CONNECT_TIMEOUT_S
     jwt_secret: str = "dev-only-insecure-jwt-secret-change-me!"  # CC_JWT_SECRET
     access_token_ttl_s: int = 15 * 60  # CC_ACCESS_TTL_S
     refresh_token_ttl_s: int = 14 * 24 * 3600  # CC_REFRESH_TTL_S
@@ -89,6 +95,14 @@ class Settings:
             web_processes=_int("CC_WEB_PROCESSES", cls.web_processes),
             db_pool_size=_int("CC_DB_POOL_SIZE", cls.db_pool_size),
             db_max_overflow=_int("CC_DB_MAX_OVERFLOW", cls.db_max_overflow),
+            db_pool_timeout_s=_float("CC_DB_POOL_TIMEOUT_S", cls.db_pool_timeout_s),
+            db_connect_timeout_s=_float("CC_DB_CONNECT_TIMEOUT_S", cls.db_connect_timeout_s),
+            db_statement_timeout_ms=_int("CC_DB_STATEMENT_TIMEOUT_MS", cls.db_statement_timeout_ms),
+            db_idle_tx_timeout_ms=_int("CC_DB_IDLE_TX_TIMEOUT_MS", cls.db_idle_tx_timeout_ms),
+            redis_timeout_s=_float("CC_REDIS_TIMEOUT_S", cls.redis_timeout_s),
+            redis_connect_timeout_s=_float(
+                "CC_REDIS_CONNECT_TIMEOUT_S", cls.redis_connect_timeout_s
+            ),
             jwt_secret=_env("CC_JWT_SECRET", cls.jwt_secret),
             access_token_ttl_s=_int("CC_ACCESS_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_s=_int("CC_REFRESH_TTL_S", cls.refresh_token_ttl_s),

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from ccweb import db_timeouts
 from ccweb.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,14 @@ _factory: sessionmaker[Session] | None = None
 
 
 def init_engine(settings: Settings | None = None) -> Engine:
-    """Create the process engine (idempotent per URL). Nothing connects until first use."""
+    """Create the process engine (idempotent per URL). Nothing connects until first use.
+    Every wait on PostgreSQL is bounded (:mod:`ccweb.db_timeouts`): connecting, each
+    statement, an idle transaction, a free pooled connection (``pool_timeout``, then 503),
+    and in a gevent process each round trip even when the server is frozen."""
     global _engine, _factory, _ro_engine
     settings = settings or get_settings()
+    if db_timeouts.gevent_patched():
+        db_timeouts.install_bounded_wait(settings)
     if _engine is not None and str(_engine.url.render_as_string(hide_password=False)) == (
         settings.sqlalchemy_url
     ):
@@ -59,9 +65,10 @@ def init_engine(settings: Settings | None = None) -> Engine:
         settings.sqlalchemy_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"application_name": f"casino-club:{settings.env}"},
+        connect_args=db_timeouts.connect_args(settings, f"casino-club:{settings.env}"),
     )
     _factory = sessionmaker(_engine, expire_on_commit=False, autoflush=False)
     return _engine
@@ -134,8 +141,9 @@ def _autocommit_engine() -> Engine:
             isolation_level="AUTOCOMMIT",
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
             pool_recycle=1800,
-            connect_args={"application_name": f"casino-club-ro:{settings.env}"},
+            connect_args=db_timeouts.connect_args(settings, f"casino-club-ro:{settings.env}"),
         )
         from ccweb.metrics import instrument_engine
 

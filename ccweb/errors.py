@@ -149,14 +149,19 @@ def register_error_handlers(app: Flask) -> None:
     import sqlalchemy.exc
 
     @app.errorhandler(redis.exceptions.ConnectionError)
-    @app.errorhandler(redis.exceptions.TimeoutError)
-    @app.errorhandler(sqlalchemy.exc.OperationalError)  # lost/refused connection, cancel
-    @app.errorhandler(sqlalchemy.exc.TimeoutError)  # connection pool exhausted
+    @app.errorhandler(redis.exceptions.TimeoutError)  # CC_REDIS_TIMEOUT_S: Redis hangs
+    # lost/refused connection, statement timeout, PostgreSQL not answering in time
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.InterfaceError)  # a connection closed under us
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)  # no free pooled connection in time
     def _unavailable(err: Exception) -> Response:
-        """A store we depend on is down or saturated: say so, retryably (503 +
-        Retry-After), instead of a bare 500. A money statement is one transaction, so it
-        applied wholly or not at all (only a connection lost during its commit leaves the
-        client unsure: a retry with the same X-Idempotency-Key settles that)."""
+        """A store we depend on is down, hung or saturated: say so, retryably (503 +
+        Retry-After), instead of a bare 500 or a request that waits as long as the store
+        does (every client has a timeout: ccweb.redis_client, ccweb.db_timeouts). A money
+        statement is one transaction, so it applied wholly or not at all (only a
+        connection lost during its commit — or a statement sent to a server that froze
+        and ran it after thawing — leaves the client unsure: a retry with the same
+        X-Idempotency-Key settles that)."""
         log.warning("dependency unavailable: %s: %s", type(err).__name__, err)
         return error_response(
             503,
@@ -170,3 +175,8 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(err: Exception) -> Response:
         log.exception("unhandled error: %s", type(err).__name__)
         return error_response(500, "INTERNAL", "internal error")
+
+    @app.errorhandler(sqlalchemy.exc.DBAPIError)
+    def _database(err: sqlalchemy.exc.DBAPIError) -> Response:
+        """Any other driver error is a bug (500) unless the connection was lost with it."""
+        return _unavailable(err) if err.connection_invalidated else _unexpected(err)

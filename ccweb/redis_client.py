@@ -10,26 +10,61 @@ from __future__ import annotations
 import hashlib
 
 import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 from ccweb.config import Settings, get_settings
 
-_client: redis.Redis | None = None
-_client_url: str | None = None
+_clients: dict[tuple[str, float, float, int], redis.Redis] = {}
 
 
-def get_redis(settings: Settings | None = None) -> redis.Redis:
-    global _client, _client_url
+def redis_options(settings: Settings, blocking_ms: int = 0) -> dict[str, object]:
+    """Keyword arguments for every Redis client of the project (also handed to the
+    ``limits`` library's storage), so that no client can wait on Redis without bound.
+
+    Why each one:
+
+    * ``socket_timeout`` — a Redis that stops answering (SIGSTOP, a stalled VM, a full
+      network buffer) is not noticed by TCP for minutes; without this a command and the
+      request that sent it wait forever. A client that issues blocking reads
+      (``XREADGROUP BLOCK``) passes ``blocking_ms`` so the read may last that long plus
+      the normal bound.
+    * ``socket_connect_timeout`` — a SYN to a host that is gone is retried by the kernel
+      for over a minute.
+    * ``retry`` — redis-py retries a failed command ten times with backoff by default, on
+      timeouts too, which turns a 1 s bound into 10+ s. Here a command is retried once,
+      at once, and only after a connection error (a pooled connection that died when
+      Redis restarted: the retry reconnects); a timeout is never retried.
+    """
+    return {
+        "socket_timeout": settings.redis_timeout_s + blocking_ms / 1000,
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        "health_check_interval": 30,
+    }
+
+
+def get_redis(settings: Settings | None = None, *, blocking_ms: int = 0) -> redis.Redis:
+    """The process client for ``settings.redis_url`` (one per URL and timeout: the worker,
+    which blocks in XREADGROUP for ``blocking_ms``, gets a client of its own)."""
     settings = settings or get_settings()
-    if _client is None or _client_url != settings.redis_url:
-        _client = redis.Redis.from_url(
+    ident = (
+        settings.redis_url,
+        settings.redis_timeout_s,
+        settings.redis_connect_timeout_s,
+        blocking_ms,
+    )
+    client = _clients.get(ident)
+    if client is None:
+        client = _clients[ident] = redis.Redis.from_url(
             settings.redis_url,
             decode_responses=True,
-            health_check_interval=30,
-            socket_keepalive=True,
             max_connections=256,
+            **redis_options(settings, blocking_ms),  # type: ignore[arg-type]
         )
-        _client_url = settings.redis_url
-    return _client
+    return client
 
 
 def key(*parts: object, settings: Settings | None = None) -> str:

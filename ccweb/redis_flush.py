@@ -13,6 +13,12 @@ Each request still waits until its own commands were sent, so read-your-writes h
 Outside a gevent server (tests, the worker, scripts) :func:`run` simply executes the
 commands itself. Best effort either way: a failure is logged, never raised (the relay
 publishes what the fast path missed; cached views also expire by TTL).
+
+A Redis that hangs costs a request at most ``CC_REDIS_TIMEOUT_S``: every command is
+bounded by the client's socket timeout (:mod:`ccweb.redis_client`), and a request
+waits for the flusher no longer than that either — its commands may be queued behind a
+pipeline that is itself waiting out the timeout, and the success the player already
+earned must not wait for a best-effort publish.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from ccweb.config import get_settings
+
 log = logging.getLogger(__name__)
 
 Fill = Callable[[Any], None]  # queues commands on a pipeline
-WAIT_S = 5.0  # a submitter never hangs longer than this on a stuck flusher
 
 
 def execute(fills: list[Fill]) -> int:
@@ -72,6 +79,7 @@ class GroupFlusher:
         self._wake = Event()
         self.flushes = 0  # pipelines sent (tests and curiosity)
         self.submitted = 0
+        self.late = 0  # submitters that stopped waiting (Redis slow or hung)
         self._greenlet = gevent.spawn(self._loop)
 
     @property
@@ -83,8 +91,12 @@ class GroupFlusher:
         self._pending.append((fills, done))
         self.submitted += 1
         self._wake.set()
-        if wait and not done.wait(WAIT_S):
-            log.warning("after-commit Redis flush did not finish in %.0f s", WAIT_S)
+        if not wait:
+            return
+        limit = get_settings().redis_timeout_s
+        if not done.wait(limit):
+            self.late += 1
+            log.warning("after-commit Redis flush did not finish in %.1f s", limit)
 
     def _loop(self) -> None:
         while True:

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         os.nice(settings.worker_nice)
     configure_logging(settings)
     instrument_engine(db.init_engine(settings))
-    client = get_redis(settings)
+    # XREADGROUP blocks up to worker_block_ms: this client's reads may last that long
+    client = get_redis(settings, blocking_ms=settings.worker_block_ms)
     consumer = args.consumer or f"{settings.hostname}-{os.getpid()}"
     if settings.worker_metrics_port and not args.burst:
         from prometheus_client import start_http_server

@@ -267,7 +267,7 @@ class GroupConsumer:
                 if time.monotonic() - last_metrics > 5:
                     last_metrics = time.monotonic()
                     self.update_lag_metrics()
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):  # down, or not answering
                 log.warning("redis unavailable; retrying", exc_info=True)
                 stop.wait(1.0)
 

@@ -113,10 +113,9 @@ def fault_inprocess(fault_stack: FaultStack, monkeypatch: pytest.MonkeyPatch) ->
         (db, "_engine"),
         (db, "_factory"),
         (db, "_ro_engine"),
-        (redis_client, "_client"),
-        (redis_client, "_client_url"),
     ):
         monkeypatch.setattr(mod, name, None)
+    monkeypatch.setattr(redis_client, "_clients", {})
     settings = fault_stack.settings
     config.set_settings(settings)
     reset_process_caches()
