@@ -12,6 +12,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from ccweb.clock import utcnow as utcnow  # re-exported: the envelope's and callers' clock
 from ccweb.config import Settings, get_settings
 
 SCHEMA_VERSION = 1
@@ -60,10 +61,6 @@ EVENT_TYPES = frozenset(
 # Events the system derives from a player's own events (the worker's progress output):
 # not player activity of their own, so activity counting skips them.
 DERIVED_EVENT_TYPES = frozenset({EVENT_PROGRESS, MISSION_PROGRESS, ACHIEVEMENT_UNLOCKED})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def iso(dt: datetime | None) -> str | None:

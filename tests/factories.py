@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
 
+from ccweb import clock as app_clock
 from ccweb.auth.passwords import hash_password
 from ccweb.db import in_transaction
 from ccweb.wallet import ledger
@@ -94,16 +96,17 @@ def create_event(
     tier_required: str | None = None,
     title: str = "Test event",
 ) -> int:
-    """A live event whose window is relative to now (negative = in the past)."""
+    """A live event whose window is relative to the application's clock (the ``clock``
+    fixture's "now" when a test uses it; negative = in the past)."""
+    now = app_clock.utcnow()
     return _insert_returning_id(
         "INSERT INTO live_events (title, type, starts_at, ends_at, requirements, reward_items,"
-        " tier_required) VALUES (:t, :ty, now() + make_interval(secs => :s),"
-        " now() + make_interval(secs => :e), :req, :rew, :tier) RETURNING id",
+        " tier_required) VALUES (:t, :ty, :s, :e, :req, :rew, :tier) RETURNING id",
         {
             "t": title,
             "ty": type,
-            "s": starts_in_s,
-            "e": ends_in_s,
+            "s": now + timedelta(seconds=starts_in_s),
+            "e": now + timedelta(seconds=ends_in_s),
             "req": requirements,
             "rew": reward_items or [{"type": "gold", "amount": 500}],
             "tier": tier_required,

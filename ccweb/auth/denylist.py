@@ -13,6 +13,9 @@ keeps the whole set in memory and stays in sync through Redis:
 
 Until the listener has subscribed and loaded — at start, or after losing Redis — checks
 go to Redis directly, so a revocation is never missed, only answered more slowly.
+
+Scores are moments of :mod:`ccweb.clock` (the clock that judges token expiry), so an
+entry stops mattering exactly when the tokens it covers would have expired.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 import redis
 
+from ccweb import clock
 from ccweb.config import Settings, get_settings
 from ccweb.redis_client import get_redis
 
@@ -49,7 +53,7 @@ class Denylist:
         self._entries[member] = until
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(self.zkey, {member: until})
-        pipe.zremrangebyscore(self.zkey, "-inf", time.time())
+        pipe.zremrangebyscore(self.zkey, "-inf", clock.time())
         pipe.publish(self.channel, f"{member} {until}")
         pipe.execute()
 
@@ -57,7 +61,7 @@ class Denylist:
     def is_revoked(self, jti: str, family: str | None) -> bool:
         self._ensure_started()
         members = [f"jti:{jti}"] + ([f"fam:{family}"] if family else [])
-        now = time.time()
+        now = clock.time()
         if self._healthy.is_set():
             return any(self._entries.get(m, 0.0) > now for m in members)
         scores = self.redis.zmscore(self.zkey, members)
@@ -73,7 +77,7 @@ class Denylist:
                 threading.Thread(target=self._listen, name="denylist", daemon=True).start()
 
     def _reload(self) -> None:
-        now = time.time()
+        now = clock.time()
         rows: Any = self.redis.zrangebyscore(self.zkey, now, "+inf", withscores=True)
         self._entries = {str(m): float(s) for m, s in rows}
 

@@ -8,6 +8,7 @@ from flask import Blueprint, g
 
 from ccweb.auth import service
 from ccweb.auth.schemas import LoginIn, RefreshIn, SignupIn, TokenOut, UserOut
+from ccweb.auth.tokens import REUSE_DETECTED
 from ccweb.db import autocommit, in_transaction, unit_of_work
 from ccweb.errors import TokenRevoked
 from ccweb.http.auth import auth_required
@@ -52,7 +53,9 @@ def admin_login(body: LoginIn) -> Any:
 
 @bp.post("/refresh")
 @doc(
-    "Rotate a refresh token; reusing a spent one revokes its family",
+    "Rotate a refresh token; reusing a spent one revokes its family (401 TOKEN_REVOKED,"
+    " details.reason reuse_detected); one of a logged-out session gets 401 TOKEN_REVOKED"
+    " with details.reason session_ended",
     response=TokenOut,
     errors=(401,),
 )
@@ -61,7 +64,10 @@ def refresh(body: RefreshIn) -> Any:
     with unit_of_work() as s:
         result = service.refresh(s, body.refresh_token)
     if result is None:  # committed the family revocation first
-        raise TokenRevoked("refresh token reuse detected; all sessions of this login revoked")
+        raise TokenRevoked(
+            "refresh token reuse detected; all sessions of this login revoked",
+            details={"reason": REUSE_DETECTED},
+        )
     return result
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -13,17 +12,36 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ccweb import events
+from ccweb import clock, events
 from ccweb.auth import tokens
 from ccweb.auth.passwords import hash_password, needs_rehash, verify_password
 from ccweb.config import get_settings
-from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
 from ccweb.effects import emit
+from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
 from ccweb.flags.service import get_flag
+from ccweb.redis_client import redis_options
 from ccweb.users.service import find_by_site_id, get_user, public_user
 from ccweb.wallet import ledger
 
 _limiter: tuple[str, MovingWindowRateLimiter] | None = None
+
+
+class _ClockedRedisStorage(RedisStorage):
+    """``limits``' Redis storage with the moments taken from :mod:`ccweb.clock`.
+
+    The library stamps moving-window entries with ``time.time()`` read inside its own
+    module; these are its two moving-window calls with the application's clock instead,
+    so a lockout passes when the clock says so (tests move it rather than wait out the
+    window). The Lua scripts and keys are the library's own."""
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        args = [clock.time(), limit, expiry, amount]
+        return bool(self.lua_acquire_moving_window([self.prefixed_key(key)], args))
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        now = clock.time()
+        window = self.lua_moving_window([self.prefixed_key(key)], [now - expiry, limit])
+        return (float(window[0]), int(window[1])) if window else (now, 0)
 
 
 def _login_limiter() -> MovingWindowRateLimiter:
@@ -31,7 +49,11 @@ def _login_limiter() -> MovingWindowRateLimiter:
     global _limiter
     s = get_settings()
     if _limiter is None or _limiter[0] != s.redis_url + s.redis_prefix:
-        storage = RedisStorage(s.redis_url, key_prefix=f"{s.redis_prefix}:limits")
+        storage = _ClockedRedisStorage(
+            s.redis_url,
+            key_prefix=f"{s.redis_prefix}:limits",
+            **redis_options(s),  # type: ignore[arg-type]  # bounded waits, as every client
+        )
         _limiter = (s.redis_url + s.redis_prefix, MovingWindowRateLimiter(storage))
     return _limiter[1]
 
@@ -124,7 +146,7 @@ def login(
     limiter, item, ident = _login_limiter(), _login_item(), site_id.lower()
     if not limiter.test(item, ident):
         reset_at = limiter.get_window_stats(item, ident).reset_time
-        raise LoginLocked(int(reset_at - time.time()) + 1)
+        raise LoginLocked(int(reset_at - clock.time()) + 1)
     user = find_by_site_id(session, site_id)
     ok = verify_password(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["is_active"]:
@@ -146,8 +168,10 @@ def login(
 
 
 def refresh(session: Session, refresh_token: str) -> dict[str, Any] | None:
-    """Rotate. Returns None on reuse, after revoking the family in this transaction
-    (the caller commits, then answers 401 TOKEN_REVOKED)."""
+    """Rotate. Returns None on reuse of a spent token, after revoking the family in this
+    transaction (the caller commits, then answers 401 TOKEN_REVOKED). A token whose
+    session already ended (logout) raises 401 TOKEN_REVOKED saying so, and changes
+    nothing."""
     claims = tokens.decode(refresh_token, "refresh")
     spent = tokens.spend_refresh_token(session, claims)
     if spent is None:

@@ -8,20 +8,23 @@
   denylisted, which also kills the access tokens issued from it.
 * The denylist is answered from process memory (``ccweb.auth.denylist``), kept in sync
   across processes through Redis.
+* Expiry is judged by :mod:`ccweb.clock` (PyJWT's own expiry check reads the system
+  clock, so it is switched off and done here), and the refresh-token row's expiry is
+  compared with the same instant in SQL.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ccweb import clock
 from ccweb.auth.denylist import denylist
 from ccweb.config import get_settings
 from ccweb.errors import TokenExpired, TokenRevoked, Unauthorized
@@ -53,7 +56,7 @@ def issue_pair(
 ) -> TokenPair:
     """New access + refresh token; a new family unless rotating within one."""
     s = get_settings()
-    now = int(time.time())
+    now = int(clock.time())
     family_id = family_id or uuid.uuid4()
     refresh_jti = uuid.uuid4()
     session.execute(
@@ -107,7 +110,7 @@ def decode(token: str, typ: str) -> dict[str, Any]:
     cache_key = (secret, typ, token)
     claims = _VERIFIED.get(cache_key)
     if claims is not None:
-        if claims["exp"] <= time.time():
+        if claims["exp"] <= clock.time():
             _VERIFIED.pop(cache_key, None)
             raise TokenExpired()
         return dict(claims)
@@ -116,16 +119,20 @@ def decode(token: str, typ: str) -> dict[str, Any]:
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"require": ["exp", "iat", "sub", "jti", "typ"]},
+            options={
+                "require": ["exp", "iat", "sub", "jti", "typ"],
+                "verify_exp": False,  # judged below by ccweb.clock
+                "verify_iat": False,  # (PyJWT compares it with the system clock)
+            },
         )
-    except jwt.ExpiredSignatureError:
-        raise TokenExpired() from None
     except jwt.PyJWTError:
         raise Unauthorized("invalid token") from None
     if claims.get("typ") != typ:
         raise Unauthorized("wrong token type")
     if not isinstance(claims["exp"], int | float):
         raise Unauthorized("invalid token")
+    if claims["exp"] <= clock.time():
+        raise TokenExpired()
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()
     _VERIFIED[cache_key] = dict(claims)
@@ -144,7 +151,7 @@ def deny_access_token(claims: dict[str, Any]) -> None:
 
 def deny_family(family_hex: str) -> None:
     """Kill every access token of the family for as long as one can live."""
-    denylist().add("fam", family_hex, time.time() + get_settings().access_token_ttl_s + 5)
+    denylist().add("fam", family_hex, clock.time() + get_settings().access_token_ttl_s + 5)
 
 
 def revoke_family(session: Session, family_id: uuid.UUID) -> None:
@@ -157,27 +164,42 @@ def revoke_family(session: Session, family_id: uuid.UUID) -> None:
     )
 
 
+SESSION_ENDED = "session_ended"
+REUSE_DETECTED = "reuse_detected"
+
+
 def spend_refresh_token(session: Session, claims: dict[str, Any]) -> tuple[int, uuid.UUID] | None:
     """Mark the refresh token used. Returns ``(user_id, family_id)``, or None when the
-    token was already used or revoked (reuse: the caller revokes the family)."""
+    token was used before (reuse: the caller revokes the family).
+
+    A token that was never used but whose family was revoked — by logout, or by a reuse
+    of one of its older tokens — is not a reuse: its holder did nothing wrong, the session
+    simply ended. That is 401 ``TOKEN_REVOKED`` (SPEC §2: a revoked token) saying so, with
+    ``details.reason = "session_ended"``, and nothing is written."""
     jti = uuid.UUID(hex=claims["jti"])
+    now = clock.utcnow()
     row = session.execute(
         text(
             """
             UPDATE refresh_tokens SET used_at = now()
-            WHERE jti = :jti AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+            WHERE jti = :jti AND used_at IS NULL AND revoked_at IS NULL AND expires_at > :now
             RETURNING user_id, family_id
             """
         ),
-        {"jti": jti},
+        {"jti": jti, "now": now},
     ).one_or_none()
     if row is not None:
         return int(row.user_id), row.family_id
     known = session.execute(
-        text("SELECT family_id, expires_at FROM refresh_tokens WHERE jti = :jti"), {"jti": jti}
+        text("SELECT expires_at, used_at FROM refresh_tokens WHERE jti = :jti"), {"jti": jti}
     ).one_or_none()
     if known is None:
         raise Unauthorized("unknown refresh token")
-    if known.expires_at <= datetime.now(UTC) - timedelta(seconds=0):
+    if known.expires_at <= now:
         raise TokenExpired()
+    if known.used_at is None:
+        raise TokenRevoked(
+            "this login session has ended (logged out or revoked); log in again",
+            details={"reason": SESSION_ENDED},
+        )
     return None

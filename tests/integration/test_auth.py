@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import jwt
@@ -10,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from ccweb.auth import tokens as auth_tokens
-from ccweb.config import get_settings, set_settings
+from ccweb.config import get_settings
 from ccweb.db import in_transaction
 from tests.factories import auth_headers, create_user, login
 
@@ -129,16 +128,11 @@ def test_login_and_wrong_password(client):
     assert ghost.status_code == 401 and error_code(ghost) == "INVALID_CREDENTIALS"
 
 
-@pytest.fixture
-def short_lock_window(settings):
-    set_settings(settings.with_overrides(login_lock_window_s=2))
-    yield
-    set_settings(settings)
-
-
-def test_lockout_after_five_failures_until_window_passes(client, short_lock_window):
-    """5 failures → even the right password gets 429 LOGIN_LOCKED with Retry-After;
-    after the window the right password works again."""
+def test_lockout_after_five_failures_until_window_passes(client, clock):
+    """5 failures → even the right password gets 429 LOGIN_LOCKED with Retry-After
+    counting down to the end of the 10-minute window; once the window has moved past
+    the failures the right password works again."""
+    window = get_settings().login_lock_window_s
     user = create_user()
     creds = {"site_id": user["site_id"], "password": user["password"]}
     for _ in range(5):
@@ -146,15 +140,12 @@ def test_lockout_after_five_failures_until_window_passes(client, short_lock_wind
         assert r.status_code == 401
     locked = client.post("/api/auth/login", json=creds)
     assert locked.status_code == 429 and error_code(locked) == "LOGIN_LOCKED"
-    retry_after = int(locked.headers["Retry-After"])
-    assert 1 <= retry_after <= get_settings().login_lock_window_s + 1
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        again = client.post("/api/auth/login", json=creds)
-        if again.status_code == 200:
-            break
-    assert again.status_code == 200
+    assert int(locked.headers["Retry-After"]) == window + 1
+    clock.advance(window - 30)
+    still = client.post("/api/auth/login", json=creds)
+    assert still.status_code == 429 and int(still.headers["Retry-After"]) == 31
+    clock.advance(31)
+    assert client.post("/api/auth/login", json=creds).status_code == 200
 
 
 def test_lockout_is_per_site_id_and_success_resets(client):
@@ -213,9 +204,9 @@ def test_me_requires_a_valid_access_token(client):
     assert refresh_as_access.status_code == 401
 
 
-def test_expired_and_forged_tokens(client):
+def test_expired_and_forged_tokens(client, clock):
     user = create_user()
-    now = int(time.time())
+    now = int(clock.time())
     claims = {
         "sub": str(user["id"]),
         "jti": "x1",
@@ -253,8 +244,14 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client):
 
     reuse = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reuse.status_code == 401 and error_code(reuse) == "TOKEN_REVOKED"
+    assert reuse.get_json()["error"]["details"] == {"reason": "reuse_detected"}
+    # the newest token was never misused: its session was ended by the theft response
     newest = client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert newest.status_code == 401 and error_code(newest) == "TOKEN_REVOKED"
+    assert newest.get_json()["error"]["details"] == {"reason": "session_ended"}
+    # the spent token stays a reuse, however often it comes back
+    again = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert again.get_json()["error"]["details"] == {"reason": "reuse_detected"}
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
     assert me.status_code == 401 and error_code(me) == "TOKEN_REVOKED"
     # another login (another family) is unaffected
@@ -275,6 +272,8 @@ def test_refresh_rejects_garbage(client):
 
 
 def test_logout_revokes_access_token_and_refresh_family(client):
+    """After logout the refresh token is refused as a session that ended — not as a
+    reuse (nothing was stolen, so nothing to report as theft)."""
     user = create_user()
     tokens = login(client, user)
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -283,6 +282,9 @@ def test_logout_revokes_access_token_and_refresh_family(client):
     assert me.status_code == 401 and error_code(me) == "TOKEN_REVOKED"
     r = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401 and error_code(r) == "TOKEN_REVOKED"
+    err = r.get_json()["error"]
+    assert err["details"] == {"reason": "session_ended"}
+    assert "ended" in err["message"] and "reuse" not in err["message"]
 
 
 def test_admin_login_and_admin_guard(client, seeded):
@@ -312,11 +314,11 @@ def test_demoted_admin_loses_access_immediately(client):
     assert client.get("/api/admin/audit", headers=headers).status_code == 403
 
 
-def test_a_remembered_token_still_expires_and_is_still_revocable(client, monkeypatch):
+def test_a_remembered_token_still_expires_and_is_still_revocable(client, clock):
     """Verified tokens are remembered per process (``tokens._VERIFIED``); a remembered
     token must still expire on time and still be refused after logout."""
     user = create_user()
-    now = time.time()
+    now = clock.time()
     claims = {
         "sub": str(user["id"]),
         "jti": "remembered-1",
@@ -330,10 +332,10 @@ def test_a_remembered_token_still_expires_and_is_still_revocable(client, monkeyp
     assert client.get("/api/auth/me", headers=auth).status_code == 200
     assert any(k[2] == token for k in auth_tokens._VERIFIED)  # served from memory next
     assert client.get("/api/auth/me", headers=auth).status_code == 200
-    monkeypatch.setattr(auth_tokens.time, "time", lambda: now + 6)
+    clock.advance(6)
     r = client.get("/api/auth/me", headers=auth)
     assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"
-    monkeypatch.undo()
+    clock.advance(-6)
     # the same token again, fresh, then revoked: the remembered copy must not outlive it
     second = jwt.encode({**claims, "jti": "remembered-2"}, get_settings().jwt_secret)
     auth = {"Authorization": f"Bearer {second}"}
@@ -341,3 +343,27 @@ def test_a_remembered_token_still_expires_and_is_still_revocable(client, monkeyp
     assert client.post("/api/auth/logout", headers=auth).status_code == 204
     r = client.get("/api/auth/me", headers=auth)
     assert r.status_code == 401 and error_code(r) == "TOKEN_REVOKED"
+
+
+def test_token_lifetimes_are_judged_by_the_application_clock(client, clock):
+    """Access tokens die after 15 minutes and refresh tokens after 14 days of the
+    application's clock, also on first sight (PyJWT's own check would read the system
+    clock and let a token that the application considers expired through)."""
+    s = get_settings()
+    tokens = login(client, create_user())
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    clock.advance(s.access_token_ttl_s - 1)
+    assert client.get("/api/auth/me", headers=auth).status_code == 200
+    clock.advance(1)
+    r = client.get("/api/auth/me", headers=auth)
+    assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"
+    fresh = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert fresh.status_code == 200  # 15 minutes in, the refresh token is still good
+    pair = fresh.get_json()
+    never_seen = {"Authorization": f"Bearer {pair['access_token']}"}
+    clock.advance(s.access_token_ttl_s)
+    r = client.get("/api/auth/me", headers=never_seen)  # first decode is already too late
+    assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"
+    clock.advance(s.refresh_token_ttl_s)
+    r = client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"

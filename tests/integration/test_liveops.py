@@ -3,12 +3,12 @@ worker group, claims paid exactly once through the ledger, expiry, dashboard sec
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
 
+from ccweb.dashboard.cache import view_key
 from ccweb.db import in_transaction
 from tests.factories import (
     auth_headers,
@@ -19,6 +19,7 @@ from tests.factories import (
     create_user,
     ledger_sum,
 )
+from tests.processes import wait_for
 from tests.worker._support import progress_consumer, run_burst
 
 
@@ -124,13 +125,13 @@ def test_fifty_concurrent_claims_pay_exactly_once(app, player):
     assert len(q("SELECT * FROM wallet_ledger WHERE source_type = 'event'")) == 1
 
 
-def test_an_event_that_expires_while_claimable_cannot_be_claimed(client, player):
+def test_an_event_that_expires_while_claimable_cannot_be_claimed(client, player, clock):
     user, headers = player
-    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=1.0)
+    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=60)
     assert client.post(f"/api/events/{eid}/participate", headers=headers).status_code == 200
     make_claimable(user["id"], eid)
     assert client.get("/api/rewards/pending", headers=headers).get_json()["count"] == 1
-    time.sleep(1.1)
+    clock.advance(60)  # ends_at is exclusive: at ends_at the event has ended
     before = balance(user["id"])
     r = client.post(f"/api/events/{eid}/claim", headers=headers)
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "EVENT_EXPIRED"
@@ -277,34 +278,54 @@ def test_dashboard_sections_are_filled_and_follow_progress(client, player, drain
     assert client.get("/api/dashboard", headers=headers).get_json()["pending_rewards"] == 1
 
 
-def test_cached_dashboard_does_not_outlive_an_event_window(client, player):
-    """Nothing about the player changes, but the event ends: the cached dashboard expires
-    with the window instead of showing the event for the cache's full minute."""
-    _, headers = player
-    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=1.5)
-    first = client.get("/api/dashboard", headers=headers)
-    assert [e["id"] for e in first.get_json()["active_events"]] == [eid]
-    again = client.get(
-        "/api/dashboard", headers={**headers, "If-None-Match": first.headers["ETag"]}
-    )
-    assert again.status_code == 304  # still cached while the window is open
-    time.sleep(1.6)
-    later = client.get(
-        "/api/dashboard", headers={**headers, "If-None-Match": first.headers["ETag"]}
-    )
-    assert later.status_code == 200 and later.get_json()["active_events"] == []
+def window_bounded_view_expires(client, rds, clock, player, view: str, listed) -> None:
+    """Nothing about the player changes, but the event ends: the cached view is stored
+    with a Redis TTL that ends with the window (not the cache's full minute), and the
+    render after it no longer lists the event.
+
+    The window is the application clock's; the expiry of the cached copy is Redis's own
+    TTL clock, so after moving the application clock past the window the test waits —
+    at most the half second the TTL can be — for Redis to drop the entry."""
+    user, headers = player
+    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=0.5)
+    assert client.post(f"/api/events/{eid}/participate", headers=headers).status_code == 200
+    first = client.get(f"/api/{view}", headers=headers)
+    assert listed(first.get_json()) == [eid]
+    etag = {**headers, "If-None-Match": first.headers["ETag"]}
+    # still the same view while the window is open (the clock stands still: a copy that
+    # Redis already dropped renders the same body, the same ETag)
+    assert client.get(f"/api/{view}", headers=etag).status_code == 304
+    entry = view_key(user["id"], view)
+
+    def stored_ttl_ms() -> list[int]:
+        ttl = rds.pttl(entry)
+        if ttl == -2:  # not stored yet (requests do not wait for the fill) or gone already:
+            client.get(f"/api/{view}", headers=headers)  # same clock, same copy stored again
+            return []
+        return [ttl]
+
+    [ttl_ms] = wait_for(stored_ttl_ms, what="the cached copy")
+    assert ttl_ms != -1 and ttl_ms <= 500  # dies with the window, not after a minute
+    clock.advance(0.5)
+    wait_for(lambda: rds.exists(entry) == 0, what="Redis to expire the cached copy")
+    later = client.get(f"/api/{view}", headers=etag)
+    assert later.status_code == 200 and listed(later.get_json()) == []
 
 
-def test_cached_profile_does_not_outlive_an_event_window(client, player):
+def test_cached_dashboard_does_not_outlive_an_event_window(client, rds, clock, player):
+    window_bounded_view_expires(
+        client, rds, clock, player, "dashboard", lambda d: [e["id"] for e in d["active_events"]]
+    )
+
+
+def test_cached_profile_does_not_outlive_an_event_window(client, rds, clock, player):
     """The profile lists the player's running events (``active_participations``): its
     cached copy expires when the window closes, like the dashboard's."""
-    _, headers = player
-    eid = create_event([{"type": "plays", "target": 1}], ends_in_s=1.5)
-    assert client.post(f"/api/events/{eid}/participate", headers=headers).status_code == 200
-    first = client.get("/api/profile", headers=headers)
-    assert [p["id"] for p in first.get_json()["active_participations"]] == [eid]
-    etag = {**headers, "If-None-Match": first.headers["ETag"]}
-    assert client.get("/api/profile", headers=etag).status_code == 304  # cached meanwhile
-    time.sleep(1.6)
-    later = client.get("/api/profile", headers=etag)
-    assert later.status_code == 200 and later.get_json()["active_participations"] == []
+    window_bounded_view_expires(
+        client,
+        rds,
+        clock,
+        player,
+        "profile",
+        lambda p: [e["id"] for e in p["active_participations"]],
+    )
