@@ -1,4 +1,7 @@
-"""Admin audit trail: written in the same transaction as the admin's change."""
+"""Admin audit trail: written in the same transaction as the admin's change.
+
+A target is an integer id (``target_id``) or, for things keyed by text such as feature
+flags, a key (``target_key``); see :mod:`ccweb.admin.models`."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from sqlalchemy.orm import Session
 
 _INSERT = text(
     """
-    INSERT INTO admin_audit (admin_id, action, target_type, target_id, payload, ip, request_id)
-    VALUES (:admin_id, :action, :target_type, :target_id, :payload, :ip, :rid)
+    INSERT INTO admin_audit
+        (admin_id, action, target_type, target_id, target_key, payload, ip, request_id)
+    VALUES (:admin_id, :action, :target_type, :target_id, :target_key, :payload, :ip, :rid)
     """
 ).bindparams(bindparam("payload", type_=JSONB))
 
@@ -22,9 +26,11 @@ def record(
     admin_id: int,
     action: str,
     target_type: str,
-    target_id: object,
+    target: int | str | None,
     payload: dict[str, Any] | None = None,
 ) -> None:
+    """Record one admin write; ``target`` is the row's id, or the key of a thing keyed
+    by text (a flag)."""
     ip = rid = None
     if has_request_context():
         ip = request.headers.get("X-Forwarded-For", request.remote_addr)
@@ -35,7 +41,8 @@ def record(
             "admin_id": admin_id,
             "action": action,
             "target_type": target_type,
-            "target_id": None if target_id is None else str(target_id),
+            "target_id": target if isinstance(target, int) else None,
+            "target_key": target if isinstance(target, str) else None,
             "payload": payload,
             "ip": ip,
             "rid": rid,
@@ -49,8 +56,8 @@ def list_entries(
     rows = session.execute(
         text(
             """
-            SELECT id, admin_id, action, target_type, target_id, payload, ip, request_id,
-                   created_at
+            SELECT id, admin_id, action, target_type, target_id, target_key, payload, ip,
+                   request_id, created_at
             FROM admin_audit
             WHERE (CAST(:before AS bigint) IS NULL OR id < :before)
               AND (CAST(:action AS text) IS NULL OR action = :action)

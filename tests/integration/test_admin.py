@@ -42,6 +42,10 @@ def test_adjust_credits_and_debits_through_ledger_with_audit_and_event(client):
         ("user.gold_adjust", 250),
     ]
     assert all(a["request_id"] for a in audit)
+    # ids are integers (SPEC §2); a user has an id, not a key
+    assert {(a["target_type"], a["target_id"], a["target_key"]) for a in audit} == {
+        ("user", player["id"], None)
+    }
     events = rows("SELECT envelope FROM outbox WHERE event_type = 'admin.adjust' ORDER BY id")
     assert [e["envelope"]["payload"]["delta"] for e in events] == [250, -700]
 
@@ -163,3 +167,9 @@ def test_flags_put_is_audited_and_visible_to_clients(client):
     assert client.get("/api/flags", headers=player_headers).get_json() == {"ui.new_lobby": {"v": 2}}
     actions = [a["action"] for a in rows("SELECT action FROM admin_audit ORDER BY id")]
     assert actions == ["flag.put", "flag.put"]
+    # a flag is keyed by text: the key is the audit entry's target_key, target_id is null
+    audit = client.get("/api/admin/audit", headers=headers).get_json()["items"]
+    assert [(a["target_type"], a["target_id"], a["target_key"]) for a in audit] == [
+        ("flag", None, "ops.secret"),
+        ("flag", None, "ui.new_lobby"),
+    ]

@@ -107,7 +107,7 @@ def test_event_create_list_get_audited_and_bumps_content_version(client, admin, 
         admin_user["id"],
         "event.create",
         "event",
-        str(ev["id"]),
+        ev["id"],
     )
     assert a["payload"]["title"] == "Spin Week" and a["payload"]["starts_at"] == EVENT["starts_at"]
 
@@ -168,7 +168,7 @@ def test_event_patch_version_check_bumps_version_and_audits(client, admin):
     updates = q(
         "SELECT payload FROM admin_audit WHERE action = 'event.update' AND target_id = :t"
         " ORDER BY id",
-        t=str(ev["id"]),
+        t=ev["id"],
     )
     assert [u["payload"] for u in updates] == [
         {"changes": {"title": "Spin Week II", "description": "more"}, "version": 2},

@@ -58,3 +58,48 @@ def test_upgrade_downgrade_upgrade_and_no_drift(empty_db):
             Base.metadata,
         )
     assert diff == [], diff
+
+
+def test_audit_target_ids_become_integers_and_text_keys_move_to_target_key(empty_db):
+    """Revision 0007 on rows written before it: canonical integer text becomes the
+    bigint ``target_id``; a flag key, text that only looks numeric ("007") and numbers
+    beyond bigint move to ``target_key`` unchanged; the downgrade gives back the text."""
+    before = [
+        "42",
+        "0",
+        "-7",
+        "9223372036854775807",
+        "9223372036854775808",
+        "007",
+        "signup.invite_required",
+        None,
+    ]
+    run(empty_db, command.upgrade, "0006")
+    with empty_db.begin() as conn:
+        for value in before:
+            conn.execute(
+                text(
+                    "INSERT INTO admin_audit (action, target_type, target_id)"
+                    " VALUES ('test', 'test', :v)"
+                ),
+                {"v": value},
+            )
+
+    def targets(columns: str = "target_id, target_key") -> list[tuple]:
+        with empty_db.connect() as conn:
+            sql = f"SELECT {columns} FROM admin_audit ORDER BY id"
+            return [tuple(r) for r in conn.execute(text(sql))]
+
+    run(empty_db, command.upgrade, "0007")
+    assert targets() == [
+        (42, None),
+        (0, None),
+        (-7, None),
+        (9223372036854775807, None),
+        (None, "9223372036854775808"),
+        (None, "007"),
+        (None, "signup.invite_required"),
+        (None, None),
+    ]
+    run(empty_db, command.downgrade, "0006")
+    assert [t[0] for t in targets("target_id")] == before
