@@ -75,6 +75,8 @@ class Settings:
     worker_linger_ms: int = 50  # CC_WORKER_LINGER_MS: let a small batch fill up first
     worker_reclaim_idle_ms: int = 30_000  # CC_WORKER_RECLAIM_IDLE_MS
     worker_max_deliveries: int = 5  # CC_WORKER_MAX_DELIVERIES: then dead-letter
+    worker_backoff_ms: int = 200  # CC_WORKER_BACKOFF_MS: first wait after a store outage
+    worker_backoff_max_ms: int = 5000  # CC_WORKER_BACKOFF_MAX_MS: cap of the doubling wait
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
     worker_nice: int = 0  # CC_WORKER_NICE: CPU niceness increment of the worker process
     failpoints: str = ""  # CC_FAILPOINTS: fault tests only (ccweb/failpoints.py)
@@ -126,6 +128,8 @@ class Settings:
             worker_linger_ms=_int("CC_WORKER_LINGER_MS", cls.worker_linger_ms),
             worker_reclaim_idle_ms=_int("CC_WORKER_RECLAIM_IDLE_MS", cls.worker_reclaim_idle_ms),
             worker_max_deliveries=_int("CC_WORKER_MAX_DELIVERIES", cls.worker_max_deliveries),
+            worker_backoff_ms=_int("CC_WORKER_BACKOFF_MS", cls.worker_backoff_ms),
+            worker_backoff_max_ms=_int("CC_WORKER_BACKOFF_MAX_MS", cls.worker_backoff_max_ms),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
             worker_nice=_int("CC_WORKER_NICE", cls.worker_nice),
             failpoints=_env("CC_FAILPOINTS", ""),
