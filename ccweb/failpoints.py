@@ -21,8 +21,11 @@ import time
 from ccweb.config import get_settings
 
 
-class FailpointError(RuntimeError):
-    """Raised by a ``raise`` failpoint: an unexpected error at a named place."""
+class FailpointError(BaseException):
+    """Raised by a ``raise`` failpoint. A ``BaseException``, like ``SystemExit``: it
+    models an abort at that place (a crash), so the ``except Exception`` handlers that
+    keep a process serving — best-effort after-commit hooks, error-to-500 mapping, a
+    consumer's per-entry retry — must not absorb it."""
 
 
 _parsed: dict[str, tuple[str, int]] | None = None

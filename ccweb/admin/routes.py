@@ -17,12 +17,13 @@ from ccweb.admin.schemas import (
     InviteCodeQuery,
     UserSearchQuery,
 )
-from ccweb.db import in_transaction, unit_of_work
+from ccweb.db import unit_of_work
 from ccweb.errors import ValidationFailed
 from ccweb.events import iso
 from ccweb.flags.service import all_flags
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc, validate
+from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent, request_key
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -57,7 +58,7 @@ def user_detail(user_id: int) -> Any:
 @validate(body=GoldAdjustIn)
 def adjust_gold(user_id: int, body: GoldAdjustIn) -> Any:
     key = request_key()
-    return in_transaction(
+    return idempotency.transaction(
         lambda s: service.adjust_gold(
             s,
             admin_id=g.user_id,

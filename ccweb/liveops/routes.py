@@ -16,6 +16,7 @@ from ccweb.db import autocommit, in_transaction
 from ccweb.events import utcnow
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import QuerySchema, doc, validate
+from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent
 from ccweb.liveops import claims, service
 
@@ -57,7 +58,7 @@ def participate(event_id: int) -> Any:
 @idempotent
 def claim_event(event_id: int) -> Any:
     now = utcnow()
-    return in_transaction(lambda s: claims.claim_event(s, g.user_id, event_id, now))
+    return idempotency.transaction(lambda s: claims.claim_event(s, g.user_id, event_id, now))
 
 
 @bp.get("/missions")
@@ -77,7 +78,7 @@ def missions() -> Any:
 @idempotent
 def claim_mission(mission_id: int) -> Any:
     today = utcnow().date()
-    return in_transaction(lambda s: claims.claim_mission(s, g.user_id, mission_id, today))
+    return idempotency.transaction(lambda s: claims.claim_mission(s, g.user_id, mission_id, today))
 
 
 @bp.get("/achievements")
@@ -93,7 +94,7 @@ def achievements() -> Any:
 @auth_required
 @idempotent
 def claim_achievement(achievement_id: int) -> Any:
-    return in_transaction(lambda s: claims.claim_achievement(s, g.user_id, achievement_id))
+    return idempotency.transaction(lambda s: claims.claim_achievement(s, g.user_id, achievement_id))
 
 
 @bp.get("/rewards/pending")

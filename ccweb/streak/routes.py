@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from ccweb.db import autocommit, in_transaction
+from ccweb.db import autocommit
 from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc
+from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent
 from ccweb.streak import service
 from ccweb.streak.schemas import ClaimOut, StatusOut
@@ -26,7 +27,7 @@ bp = Blueprint("streak", __name__, url_prefix="/api/streak")
 @idempotent
 def claim() -> Any:
     today = service.utc_today()  # fixed once, so a retry cannot cross midnight
-    return in_transaction(lambda s: service.claim(s, g.user_id, today))
+    return idempotency.transaction(lambda s: service.claim(s, g.user_id, today))
 
 
 @bp.get("/status")
