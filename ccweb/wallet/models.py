@@ -33,7 +33,7 @@ class LedgerEntry(Base):
     delta_gold: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
     source_type: Mapped[str] = mapped_column(String(32))
-    source_id: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
