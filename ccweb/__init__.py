@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.games.routes import bp as games_bp
     from ccweb.http.openapi import bp as openapi_bp
     from ccweb.http.request_metrics import init_request_metrics
+    from ccweb.http.validation import init_body_rule
     from ccweb.liveops.admin_routes import bp as liveops_admin_bp
     from ccweb.liveops.routes import bp as liveops_bp
     from ccweb.logs import configure_logging, init_request_logging
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     instrument_engine(db.init_engine(settings))
     init_request_metrics(app)
     init_request_logging(app, settings)
+    init_body_rule(app)  # after metrics and logging: a refused body is measured and logged
     register_error_handlers(app)
     for bp in (
         ops_bp,

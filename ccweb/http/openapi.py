@@ -34,6 +34,7 @@ _STATUS_TEXT = {
     403: "Forbidden",
     404: "Not found",
     409: "State conflict",
+    415: "Body not declared Content-Type: application/json",
     429: "Too many requests",
 }
 
@@ -102,6 +103,8 @@ def build_document(app: Flask) -> dict[str, Any]:
             errors = set(meta.get("errors", ()))
             if "body" in meta or "query" in meta:
                 errors.add(400)
+            if "body" in meta:
+                errors.add(415)  # ccweb.http.validation.require_json_body
             if meta.get("auth"):
                 errors.add(401)
                 op["security"] = [{"bearer": []}]

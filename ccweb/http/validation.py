@@ -3,6 +3,15 @@
 ``@validate(body=Model, query=Model)`` parses the JSON body / query string with the
 same pydantic models the OpenAPI document shows, so docs and behaviour cannot drift.
 Failures become 400 ``VALIDATION_ERROR`` with per-field details; the view never runs.
+
+One rule for request bodies, on every route (:func:`require_json_body`, run before any
+view): a request that carries a body must declare it ``Content-Type: application/json``
+(or ``application/<x>+json``; parameters such as ``charset`` allowed), else 415
+``UNSUPPORTED_MEDIA_TYPE`` and nothing runs. A request without a body needs no
+Content-Type: the bodyless POSTs (claims, participate, logout, session end) stay as they
+are, and a route whose body schema has no required field (fairness rotate) takes an
+empty body as ``{}``. Before, a JSON body with no Content-Type was applied while a form
+body was refused, and routes without a body schema never looked at the header at all.
 """
 
 from __future__ import annotations
@@ -12,11 +21,11 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import request
+from flask import Flask, request
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from ccweb.errors import ValidationFailed
+from ccweb.errors import DomainError, ValidationFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,14 +81,39 @@ def _field_errors(exc: PydanticValidationError) -> list[dict[str, Any]]:
     return out
 
 
+class UnsupportedMediaType(DomainError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+    message = "a request body must be JSON sent with Content-Type: application/json"
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def require_json_body() -> None:
+    """The body rule (module docstring). Cheap for the usual request: a GET or a bodyless
+    POST is two environ lookups."""
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH", "") in ("", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
+        return
+    if not _is_json(request.mimetype):
+        raise UnsupportedMediaType(details={"content_type": request.mimetype or None})
+
+
+def init_body_rule(app: Flask) -> None:
+    """Apply :func:`require_json_body` to every request (register after the hooks that
+    start request metrics and logging, so a refused request is measured and logged)."""
+    app.before_request(require_json_body)
+
+
 def parse_body(model: type[BaseModel]) -> Any:
+    """The JSON body (its Content-Type was checked by :func:`require_json_body`); an
+    empty body reads as ``{}``."""
     raw = request.get_data(cache=True)
     if raw.strip() == b"":
         raw = b"{}"
-    if request.mimetype not in ("application/json", "") and not request.mimetype.endswith("+json"):
-        raise ValidationFailed(
-            "request body must be JSON", details={"content_type": request.mimetype}
-        )
     try:
         parsed = model.model_validate_json(raw)
     except PydanticValidationError as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ccweb import create_app
+from tests.factories import auth_headers
 
 ERROR_KEYS = {"code", "message", "details"}
 
@@ -24,17 +27,60 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(client):
     assert "POST" in err.headers["Allow"]
 
 
-def test_malformed_and_non_json_bodies_are_400(client):
+def test_malformed_json_bodies_are_400(client):
     e = assert_error(
         client.post("/api/auth/login", data="{bad", content_type="application/json"),
         400,
         "VALIDATION_ERROR",
     )
     assert e["message"] == "malformed JSON body"
-    assert_error(client.post("/api/auth/login", data="a=b"), 400, "VALIDATION_ERROR")
     assert_error(client.post("/api/auth/login", json=[1, 2]), 400, "VALIDATION_ERROR")
     e = assert_error(client.post("/api/auth/login", json={"site_id": "x"}), 400, "VALIDATION_ERROR")
     assert e["details"]["fields"][0]["field"] == "password"
+
+
+def test_a_body_must_be_declared_json_on_every_route(client):
+    """One rule for request bodies: a body needs ``Content-Type: application/json`` (or
+    ``+json``, charset allowed), else 415 with the error shape and nothing runs — the same
+    on routes that validate a body (login, spin, admin adjust) and on routes that take
+    none (participate); a request without a body needs no Content-Type."""
+    from tests.factories import balance, create_event, create_user
+
+    player = create_user(gold=500)
+    login = json.dumps({"site_id": player["site_id"], "password": player["password"]})
+    for content_type in (None, "application/x-www-form-urlencoded", "text/plain"):
+        e = assert_error(
+            client.post("/api/auth/login", data=login, content_type=content_type),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        )
+        assert e["details"] == {"content_type": content_type}
+    for content_type in ("application/json; charset=utf-8", "application/vnd.cc+json"):
+        r = client.post("/api/auth/login", data=login, content_type=content_type)
+        assert r.status_code == 200, r.get_json()
+    headers = {"Authorization": f"Bearer {r.get_json()['access_token']}"}
+    admin = auth_headers(client, create_user(is_admin=True), admin=True)
+
+    spin = client.post("/api/games/slot/spin", data='{"bet": 10}', headers=headers)
+    assert_error(spin, 415, "UNSUPPORTED_MEDIA_TYPE")
+    adjust = client.post(
+        f"/api/admin/users/{player['id']}/gold",
+        data="delta=5&reason=form",
+        content_type="application/x-www-form-urlencoded",
+        headers=admin,
+    )
+    assert_error(adjust, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert balance(player["id"]) == 500  # neither the spin nor the adjustment ran
+    eid = create_event([{"type": "plays", "target": 1}])
+    join = client.post(f"/api/events/{eid}/participate", data="x=1", headers=headers)
+    assert_error(join, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert client.get("/api/events", headers=headers).get_json()[0]["participation"] is None
+
+    # bodyless requests need no Content-Type; an optional-only body may be empty
+    assert client.post(f"/api/events/{eid}/participate", headers=headers).status_code == 200
+    assert client.post("/api/games/fairness/rotate", headers=headers).status_code == 200
+    spun = client.post("/api/games/slot/spin", json={"bet": 10}, headers=headers)
+    assert spun.status_code == 200
 
 
 def test_query_validation(client):
