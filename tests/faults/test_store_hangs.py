@@ -25,7 +25,7 @@ import psycopg2
 
 from ccweb.db_timeouts import ANSWER_MARGIN_S
 from tests.faults.stores import FaultStack
-from tests.processes import wait_for
+from tests.processes import log_text, wait_for
 
 # Short bounds so the tests are quick; every one is a setting (README, Configuration).
 REDIS_TIMEOUT_S = 0.5
@@ -283,3 +283,38 @@ def test_a_request_that_finds_the_pool_exhausted_waits_briefly_then_gets_503(
     assert blocked["spin"].status == 200, blocked
     assert api.call("GET", "/api/auth/me").status == 200
     assert proc.poll() is None
+
+
+def test_worker_blocking_reads_outlast_the_redis_timeout_and_it_rides_out_a_pause(
+    fault_stack: FaultStack,
+):
+    """The worker blocks in XREADGROUP for CC_WORKER_BLOCK_MS, longer than the Redis
+    timeout here: an idle read that lasts the whole block is not a timeout (its client's
+    bound is block + timeout). While Redis is paused its reads time out instead of hanging
+    for good; after SIGCONT the same worker process handles new events."""
+    worker = fault_stack.start_worker(
+        CC_REDIS_TIMEOUT_S="0.3", CC_WORKER_BLOCK_MS="1000", CC_WORKER_RECLAIM_IDLE_MS="1000"
+    )
+    _, port = fault_stack.start_server(**TIMEOUTS)
+    api = Api(port)
+    player = api.signup()
+
+    def activity() -> int:
+        n = fault_stack.scalar(
+            "SELECT COALESCE(sum(events), 0) FROM user_daily_activity WHERE user_id = %s",
+            (player["id"],),
+        )
+        return int(n)  # type: ignore[call-overload]
+
+    wait_for(lambda: activity() >= 1, 15, "the signup event handled")
+    time.sleep(2.5)  # idle: a few reads block for their full second and return nothing
+    assert "TimeoutError" not in log_text(worker), log_text(worker)[-3000:]
+
+    fault_stack.redis.pause()
+    time.sleep(1.5)  # reads and reclaims time out meanwhile
+    fault_stack.redis.resume()
+
+    before = activity()
+    assert api.spin().status == 200
+    wait_for(lambda: activity() > before, 15, "a spin after the pause handled")
+    assert worker.poll() is None, log_text(worker)[-3000:]
