@@ -4,10 +4,13 @@ once its own commands are in Redis (the next read must see the bumped version)."
 
 from __future__ import annotations
 
+import time
+
 import gevent
 import pytest
 
 from ccweb import redis_flush
+from ccweb.config import set_settings
 from ccweb.redis_client import key
 
 
@@ -72,3 +75,26 @@ def test_a_killed_flusher_is_replaced(rds, group_flush):
     redis_flush.run([lambda pipe: pipe.incr(counter)])
     assert int(rds.get(counter)) == 1
     assert redis_flush.flusher() is not group_flush and not redis_flush.flusher().dead
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["gevent-server", "inline"])
+def test_redis_that_does_not_answer_costs_a_request_at_most_the_redis_timeout(
+    rds, settings, grouped
+):
+    """Redis holds a BLPOP's answer (here for 5 s), as a hung server holds every answer:
+    the request that sent it waits CC_REDIS_TIMEOUT_S, not until Redis answers, and
+    raises nothing (after-commit work is best effort). The timed-out connection is
+    dropped — reused, its late reply would be read as the answer to the next command —
+    so the next request's commands work."""
+    set_settings(settings.with_overrides(redis_timeout_s=0.3))
+    redis_flush.enable_group_flush(grouped)
+    try:
+        started = time.monotonic()
+        redis_flush.run([lambda pipe: pipe.blpop([key("test", "flush", "never")], timeout=5)])
+        waited = time.monotonic() - started
+        counter = key("test", "flush", "after-hang")
+        redis_flush.run([lambda pipe: pipe.incr(counter), lambda pipe: pipe.incr(counter)])
+    finally:
+        redis_flush.enable_group_flush(False)
+    assert waited < 0.3 + 1.5  # the timeout plus scheduling slack; Redis held it for 5 s
+    assert rds.get(counter) == "2"
