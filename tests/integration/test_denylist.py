@@ -3,20 +3,10 @@ processes sharing one Redis) and never misses a revocation while it is catching 
 
 from __future__ import annotations
 
-import time
-
 from ccweb import clock as app_clock
 from ccweb.auth.denylist import Denylist
 from ccweb.redis_client import get_redis
-
-
-def wait_until(predicate, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+from tests.processes import wait_for
 
 
 def make(settings) -> Denylist:
@@ -27,11 +17,11 @@ def test_revocation_on_one_process_reaches_another(settings):
     a, b = make(settings), make(settings)
     try:
         assert not b.is_revoked("j1", "f1")  # starts b's listener
-        assert wait_until(b._healthy.is_set)
+        wait_for(b._healthy.is_set)
         a.add("jti", "j1", app_clock.time() + 60)
-        assert wait_until(lambda: b.is_revoked("j1", None))
+        wait_for(lambda: b.is_revoked("j1", None))
         a.add("fam", "f9", app_clock.time() + 60)
-        assert wait_until(lambda: b.is_revoked("other-jti", "f9"))
+        wait_for(lambda: b.is_revoked("other-jti", "f9"))
         assert not b.is_revoked("j2", "f2")
     finally:
         a.stop()
@@ -46,7 +36,7 @@ def test_a_new_process_loads_earlier_revocations_and_checks_redis_until_ready(se
         # the very first check happens before the listener is ready: answered by Redis
         assert not late._healthy.is_set()
         assert late.is_revoked("old", None)
-        assert wait_until(late._healthy.is_set)
+        wait_for(late._healthy.is_set)
         assert late.is_revoked("old", None)  # now from memory, loaded at start
     finally:
         a.stop()
@@ -58,7 +48,7 @@ def test_expired_entries_do_not_count(settings):
     try:
         d.add("jti", "gone", app_clock.time() - 1)
         assert not d.is_revoked("gone", None)
-        assert wait_until(d._healthy.is_set)
+        wait_for(d._healthy.is_set)
         assert not d.is_revoked("gone", None)
     finally:
         d.stop()
@@ -71,7 +61,7 @@ def test_an_entry_stops_counting_when_the_clock_passes_it(settings, clock):
     try:
         writer.add("jti", "short", clock.time() + 30)
         assert late.is_revoked("short", None)  # before its listener is ready: Redis
-        assert wait_until(late._healthy.is_set)
+        wait_for(late._healthy.is_set)
         clock.advance(29)
         assert late.is_revoked("short", None)  # from memory
         clock.advance(1)
@@ -79,7 +69,7 @@ def test_an_entry_stops_counting_when_the_clock_passes_it(settings, clock):
         fresh = make(settings)  # loads only what still matters, asks Redis meanwhile
         try:
             assert not fresh.is_revoked("short", None)
-            assert wait_until(fresh._healthy.is_set)
+            wait_for(fresh._healthy.is_set)
             assert not fresh.is_revoked("short", None)
         finally:
             fresh.stop()
