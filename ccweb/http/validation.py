@@ -98,8 +98,9 @@ def require_json_body() -> None:
     environ = request.environ
     if environ.get("CONTENT_LENGTH", "") in ("", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
         return
-    if not _is_json(request.mimetype):
-        raise UnsupportedMediaType(details={"content_type": request.mimetype or None})
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if not _is_json(mimetype):
+        raise UnsupportedMediaType(details={"content_type": mimetype or None})
 
 
 def init_body_rule(app: Flask) -> None:
