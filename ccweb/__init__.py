@@ -30,8 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.admin.routes import bp as admin_bp
     from ccweb.auth.routes import bp as auth_bp
     from ccweb.dashboard.routes import bp as dashboard_bp
-    from ccweb.errors import register_error_handlers
     from ccweb.games.routes import bp as games_bp
+    from ccweb.http.errors import register_error_handlers
     from ccweb.http.openapi import bp as openapi_bp
     from ccweb.http.request_metrics import init_request_metrics
     from ccweb.http.validation import init_body_rule
@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.logs import configure_logging, init_request_logging
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
+    from ccweb.rewards.routes import bp as rewards_bp
     from ccweb.streak.routes import bp as streak_bp
-    from ccweb.wallet.routes import bp as rewards_bp
 
     settings = settings or get_settings()
     set_settings(settings)

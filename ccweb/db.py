@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from ccweb import db_timeouts
 from ccweb.config import Settings, get_settings
+from ccweb.metrics import instrument_engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,8 +146,6 @@ def _autocommit_engine() -> Engine:
             pool_recycle=1800,
             connect_args=db_timeouts.connect_args(settings, f"casino-club-ro:{settings.env}"),
         )
-        from ccweb.metrics import instrument_engine
-
         instrument_engine(_ro_engine)
     return _ro_engine
 

@@ -31,6 +31,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from ccweb.config import get_settings
+from ccweb.redis_client import get_redis, reload_scripts
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def execute(fills: list[Fill]) -> int:
     """One pipeline with every fill's commands; returns how many commands failed.
     Commands refused with NOSCRIPT (Redis restarted or flushed its scripts) are sent
     once more after reloading the scripts."""
-    from ccweb.redis_client import get_redis, reload_scripts
-
     client = get_redis()
     pipe = client.pipeline(transaction=False)
     for fill in fills:

@@ -14,6 +14,8 @@ echo "== ruff"
 .venv/bin/ruff format --check "${LINT_PATHS[@]}"
 echo "== mypy"
 .venv/bin/mypy
+echo "== import contracts"
+PYTHONPATH=. .venv/bin/lint-imports --no-cache
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest "$@"

@@ -9,8 +9,8 @@ from flask import Blueprint, g
 from pydantic import Field, field_validator
 
 from ccweb.actions import service
+from ccweb.auth.guard import auth_required
 from ccweb.db import autocommit, unit_of_work
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import QuerySchema, Schema, doc, validate
 
 bp = Blueprint("actions", __name__, url_prefix="/api/actions")

@@ -17,11 +17,11 @@ from ccweb.admin.schemas import (
     InviteCodeQuery,
     UserSearchQuery,
 )
+from ccweb.auth.guard import auth_required
 from ccweb.db import unit_of_work
 from ccweb.errors import ValidationFailed
 from ccweb.events import iso
 from ccweb.flags.service import all_flags
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc, validate
 from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent, request_key

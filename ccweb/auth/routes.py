@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, g
 
 from ccweb.auth import service
+from ccweb.auth.guard import auth_required
 from ccweb.auth.schemas import LoginIn, RefreshIn, SignupIn, TokenOut, UserOut
 from ccweb.auth.tokens import REUSE_DETECTED
 from ccweb.db import autocommit, in_transaction, unit_of_work
 from ccweb.errors import TokenRevoked
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc, validate
 from ccweb.users.service import get_user, public_user
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from ccweb.auth.guard import auth_required
 from ccweb.dashboard import service
 from ccweb.dashboard.cache import cached_view
 from ccweb.db import autocommit
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc
 from ccweb.streak.service import utc_today
 

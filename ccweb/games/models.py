@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ccweb.db import Base
 
-GAME_TYPES = ("slot", "gacha", "rps", "crash")
+GameType = Literal["slot", "gacha", "rps", "crash"]
+GAME_TYPES: tuple[GameType, ...] = ("slot", "gacha", "rps", "crash")
 _GAME_CHECK = "game_type IN ('slot', 'gacha', 'rps', 'crash')"
 
 

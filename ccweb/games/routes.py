@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint, Response, g
 
+from ccweb.auth.guard import auth_required
 from ccweb.db import autocommit, in_transaction, unit_of_work
 from ccweb.games import config, history, seeds, service
 from ccweb.games.engines import crash, gacha, rps, slot
 from ccweb.games.engines.base import RoundResult, check_bet
+from ccweb.games.errors import GameInputError
 from ccweb.games.schemas import (
     CrashIn,
     GachaIn,
@@ -20,11 +22,21 @@ from ccweb.games.schemas import (
     SessionStartIn,
     SpinIn,
 )
-from ccweb.http.auth import auth_required
+from ccweb.http.errors import error_response
 from ccweb.http.validation import doc, validate
 from ccweb.idempotency.service import idempotent
 
 bp = Blueprint("games", __name__, url_prefix="/api/games")
+
+
+@bp.app_errorhandler(GameInputError)
+def _game_input(err: GameInputError) -> Response:
+    """The engines' input errors (plain exceptions, so the engines need no Flask) are
+    400 ``VALIDATION_ERROR`` in the request-schema shape; registered here, where the
+    engines are called, so the generic error module need not know the games."""
+    return error_response(400, "VALIDATION_ERROR", str(err), err.details())
+
+
 PLAY_ERRORS = (400, 404, 409)
 
 

@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from ccweb.games.models import GameType
 from ccweb.http.validation import MAX_ID, QuerySchema, Schema
-
-GameType = Literal["slot", "gacha", "rps", "crash"]
 
 
 class _Play(Schema):

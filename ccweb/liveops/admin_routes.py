@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, g
 
+from ccweb.auth.guard import auth_required
 from ccweb.db import unit_of_work
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc, validate
 from ccweb.liveops import admin
 from ccweb.liveops.schemas import (

@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, g
 from pydantic import Field
 
+from ccweb.auth.guard import auth_required
 from ccweb.db import autocommit, in_transaction
 from ccweb.events import utcnow
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import QuerySchema, doc, validate
 from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent

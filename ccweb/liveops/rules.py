@@ -20,13 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from ccweb import events
-from ccweb.games.schemas import GameType
-from ccweb.http.validation import Schema
 
 ADDITIVE = ("plays", "wins", "spend_gold", "win_gold")
 LEVELS = ("streak_days",)
@@ -35,43 +31,9 @@ ACHIEVEMENT_ONLY = ("max_win",)
 MAX_TARGET = 10**12
 MAX_REWARD = 10**9
 
-RequirementType = Literal["plays", "wins", "spend_gold", "win_gold", "streak_days"]
-AchievementRequirementType = Literal[
-    "plays", "wins", "spend_gold", "win_gold", "streak_days", "max_win"
-]
 
 # Gameplay event types the worker's ``progress`` group turns into facts.
 PROGRESS_EVENT_TYPES = frozenset({events.GAME_ROUND, events.STREAK_CLAIM, events.SHOP_PURCHASE})
-
-
-class Requirement(Schema):
-    type: RequirementType
-    game_type: GameType | None = None
-    target: int = Field(ge=1, le=MAX_TARGET)
-
-    @model_validator(mode="after")
-    def _game_filter_applies(self) -> Requirement:
-        if self.game_type is not None and self.type == "streak_days":
-            raise ValueError("streak_days cannot be filtered by game_type")
-        return self
-
-
-class AchievementRequirement(Requirement):
-    type: AchievementRequirementType  # type: ignore[assignment]
-
-
-class RewardItem(Schema):
-    type: Literal["gold", "xp", "item"]
-    amount: int = Field(ge=1, le=MAX_REWARD)
-    code: str | None = Field(
-        default=None, pattern=r"^[a-z0-9_.-]{2,64}$", description="item code (type item)"
-    )
-
-    @model_validator(mode="after")
-    def _code_only_for_items(self) -> RewardItem:
-        if (self.type == "item") != (self.code is not None):
-            raise ValueError("code is required for item rewards and only for them")
-        return self
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,45 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
+from ccweb.games.models import GameType
 from ccweb.http.validation import QuerySchema, Schema
-from ccweb.liveops.rules import AchievementRequirement, Requirement, RewardItem
+from ccweb.liveops.rules import MAX_REWARD, MAX_TARGET
+
+RequirementType = Literal["plays", "wins", "spend_gold", "win_gold", "streak_days"]
+AchievementRequirementType = Literal[
+    "plays", "wins", "spend_gold", "win_gold", "streak_days", "max_win"
+]
+
+
+class Requirement(Schema):
+    type: RequirementType
+    game_type: GameType | None = None
+    target: int = Field(ge=1, le=MAX_TARGET)
+
+    @model_validator(mode="after")
+    def _game_filter_applies(self) -> Requirement:
+        if self.game_type is not None and self.type == "streak_days":
+            raise ValueError("streak_days cannot be filtered by game_type")
+        return self
+
+
+class AchievementRequirement(Requirement):
+    type: AchievementRequirementType  # type: ignore[assignment]
+
+
+class RewardItem(Schema):
+    type: Literal["gold", "xp", "item"]
+    amount: int = Field(ge=1, le=MAX_REWARD)
+    code: str | None = Field(
+        default=None, pattern=r"^[a-z0-9_.-]{2,64}$", description="item code (type item)"
+    )
+
+    @model_validator(mode="after")
+    def _code_only_for_items(self) -> RewardItem:
+        if (self.type == "item") != (self.code is not None):
+            raise ValueError("code is required for item rewards and only for them")
+        return self
+
 
 # Bounds keep every accepted instant representable after conversion to UTC (and in
 # psycopg2's date parsing): "0001-01-01T00:00:00+05:00" would be year 0 in UTC.

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, g
 from sqlalchemy import text
 
+from ccweb.auth.guard import auth_required
 from ccweb.config import get_settings
 from ccweb.db import engine, unit_of_work
 from ccweb.flags.service import client_flags
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc
 from ccweb.redis_client import get_redis
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, g
 
+from ccweb.auth.guard import auth_required
 from ccweb.db import autocommit
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import doc
 from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from ccweb import seed
-from ccweb.dashboard.cache import content_key
 from ccweb.db import in_transaction
-from ccweb.liveops.rules import AchievementRequirement, Requirement, RewardItem
+from ccweb.liveops.schemas import AchievementRequirement, Requirement, RewardItem
+from ccweb.player_versions import content_key
 from tests.factories import auth_headers, create_user
 
 NOW = datetime.now(UTC).replace(microsecond=0)

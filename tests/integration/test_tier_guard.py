@@ -6,7 +6,7 @@ import pytest
 from flask import Flask, g
 
 from ccweb import create_app
-from ccweb.http.auth import auth_required
+from ccweb.auth.guard import auth_required
 from tests.factories import auth_headers, create_user
 
 

@@ -10,8 +10,6 @@ from pydantic import ValidationError
 from ccweb import events
 from ccweb.liveops.rules import (
     Fact,
-    Requirement,
-    RewardItem,
     advance,
     complete,
     fact_from_envelope,
@@ -20,6 +18,7 @@ from ccweb.liveops.rules import (
     progress_out,
     reward_totals,
 )
+from ccweb.liveops.schemas import Requirement, RewardItem
 
 TS = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

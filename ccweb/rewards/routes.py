@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, g
 from pydantic import Field
 
+from ccweb.auth.guard import auth_required
 from ccweb.db import unit_of_work
 from ccweb.events import iso
-from ccweb.http.auth import auth_required
 from ccweb.http.validation import MAX_ID, QuerySchema, doc, validate
 from ccweb.wallet import ledger
 
