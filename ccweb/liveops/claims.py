@@ -41,7 +41,7 @@ _EVENT_STATE = text(
 _EVENT_GUARD = """UPDATE event_participations SET status = 'claimed', claimed_at = now(),
         progress_version = progress_version + 1
     WHERE id = :c_row AND status = 'claimable'
-      AND EXISTS (SELECT 1 FROM live_events WHERE id = :c_sid AND ends_at > now())
+      AND EXISTS (SELECT 1 FROM live_events WHERE id = :c_sid AND ends_at > :c_now)
     RETURNING progress_version, claimed_at"""
 
 _MISSION_STATE = text(
@@ -92,6 +92,7 @@ def claim_event(session: Session, user_id: int, event_id: int, now: datetime) ->
         source_id=event_id,
         read=lambda: _state(session, _EVENT_STATE, {"uid": user_id, "sid": event_id}),
         guard_sql=_EVENT_GUARD,
+        now=now,
         extra_refusal=refusal,
         claim_event_type=events.EVENT_CLAIM,
     )
@@ -144,8 +145,12 @@ def _claim(
     read: Callable[[], dict[str, Any] | None],
     guard_sql: str,
     claim_event_type: str | None,
+    now: datetime | None = None,
     extra_refusal: Callable[[Mapping[str, Any]], Exception | None] | None = None,
 ) -> dict[str, Any]:
+    """``now`` (the request's clock reading, ``ccweb.clock``) is the instant the guard
+    judges a window by, so the SQL and the Python refusal cannot disagree."""
+
     def check() -> dict[str, Any]:
         state = read()
         if state is None or not state["is_active"]:
@@ -165,7 +170,9 @@ def _claim(
 
     state = check()
     try:
-        return _pay(session, user_id, source_type, source_id, state, guard_sql, claim_event_type)
+        return _pay(
+            session, user_id, source_type, source_id, state, guard_sql, claim_event_type, now
+        )
     except GuardRejected:
         check()  # a concurrent claim (or the clock) won: explain why with the fresh state
         raise Conflict("claim raced; retry", code="IN_PROGRESS") from None
@@ -179,6 +186,7 @@ def _pay(
     state: Mapping[str, Any],
     guard_sql: str,
     claim_event_type: str | None,
+    now: datetime | None,
 ) -> dict[str, Any]:
     items = state["reward_items"]
     gold, xp, things = reward_totals(items)
@@ -221,7 +229,8 @@ def _pay(
         guard=Attachment(
             name="guard",
             sql=guard_sql,
-            params={"c_row": state["row_id"], "c_sid": source_id, "c_uid": user_id},
+            params={"c_row": state["row_id"], "c_sid": source_id, "c_uid": user_id, "c_now": now},
+            types={"c_now": "timestamptz"},
             returning="(SELECT progress_version FROM guard) AS progress_version,"
             " (SELECT claimed_at FROM guard) AS claimed_at",
         ),

@@ -29,14 +29,14 @@ key ``streak:{user_id}:{date}`` is UNIQUE, a second guard against paying a day t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import effects, events
+from ccweb import clock, effects, events
 from ccweb.db import RetryTransaction
 from ccweb.errors import Conflict, NotFound
 from ccweb.outbox import writer
@@ -67,8 +67,9 @@ _UPDATE_SQL = """UPDATE streaks SET count = :sk_count, last_claim_date = :sk_tod
 
 
 def utc_today() -> date:
-    """The current UTC day: the unit of "once per day"."""
-    return datetime.now(UTC).date()
+    """The current UTC day by the application clock (:mod:`ccweb.clock`): the unit of
+    "once per day"."""
+    return clock.utcnow().date()
 
 
 def reward_for(day_index: int) -> dict[str, int]:
