@@ -57,8 +57,14 @@ def settings() -> Iterator[Settings]:
         argon2_memory_kib=1024,
         access_log=False,
         log_level="WARNING",
-        db_pool_size=20,
-        db_max_overflow=80,
+        # The connection budget of a test run (README, "Connection budget"): at most 10
+        # per pool, 20 for this process, so a run fits beside `make run` on a server with
+        # max_connections=100. Tests with more threads than connections (60 concurrent
+        # debits) queue for a connection — still 10 transactions racing at the database —
+        # so they wait up to 30 s instead of the production 1 s before giving up.
+        db_pool_size=10,
+        db_max_overflow=0,
+        db_pool_timeout_s=30.0,
     )
     set_settings(s)
     from ccweb.manage import migrate
