@@ -51,8 +51,6 @@ def init_engine(settings: Settings | None = None) -> Engine:
     and in a gevent process each round trip even when the server is frozen."""
     global _engine, _factory, _ro_engine
     settings = settings or get_settings()
-    if db_timeouts.gevent_patched():
-        db_timeouts.install_bounded_wait(settings)
     if _engine is not None and str(_engine.url.render_as_string(hide_password=False)) == (
         settings.sqlalchemy_url
     ):
@@ -71,6 +69,7 @@ def init_engine(settings: Settings | None = None) -> Engine:
         pool_recycle=1800,
         connect_args=db_timeouts.connect_args(settings, f"casino-club:{settings.env}"),
     )
+    db_timeouts.bound_waits(_engine, settings)
     _factory = sessionmaker(_engine, expire_on_commit=False, autoflush=False)
     return _engine
 
@@ -146,6 +145,7 @@ def _autocommit_engine() -> Engine:
             pool_recycle=1800,
             connect_args=db_timeouts.connect_args(settings, f"casino-club-ro:{settings.env}"),
         )
+        db_timeouts.bound_waits(_ro_engine, settings)
         instrument_engine(_ro_engine)
     return _ro_engine
 

@@ -10,7 +10,7 @@ Why each bound, and where it is enforced:
 * ``connect_timeout``, TCP keepalives and ``tcp_user_timeout`` (libpq, blocking
   processes such as the worker): a server host that is gone is noticed in seconds, not
   after the kernel's many-minute retransmission schedule.
-* The client-side bound (:func:`install_bounded_wait`, gevent processes): a server that
+* The client-side bound (:func:`bound_waits`, gevent processes): a server that
   is *frozen* (SIGSTOP, a paused VM, a storage stall) enforces none of the above, and
   its kernel still completes handshakes and acknowledges our packets, so keepalives and
   ``tcp_user_timeout`` notice nothing either. Under gevent psycopg2 runs every
@@ -38,10 +38,13 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg2
 from psycopg2 import extensions
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from ccweb.config import Settings
 
@@ -89,13 +92,38 @@ def gevent_patched() -> bool:
     return bool(monkey and monkey.is_module_patched("socket"))
 
 
-def install_bounded_wait(settings: Settings) -> None:
-    """Make psycopg2 cooperative under gevent (as psycogreen does) with a deadline on each
-    wait; replaces any wait callback installed before (psycogreen's has no deadline)."""
+def bound_waits(engine: Engine, settings: Settings) -> None:
+    """In a gevent process, make psycopg2 wait cooperatively with a deadline
+    (:func:`bounded_wait`) for ``engine``'s connections. Installed now and checked again
+    before every new connection: an entry point that calls psycogreen's
+    ``patch_psycopg()`` after the app was created (gunicorn's ``post_worker_init``)
+    would otherwise replace it with a wait that has no deadline."""
+    if not gevent_patched():
+        return
+
+    def ensure(*_connect_args: Any) -> None:
+        wait = bounded_wait(settings)
+        if extensions.get_wait_callback() is not wait:
+            extensions.set_wait_callback(wait)
+
+    ensure()
+    event.listen(engine, "do_connect", ensure)
+
+
+_wait: tuple[tuple[float, float | None], Callable[..., None]] | None = None
+
+
+def bounded_wait(settings: Settings) -> Callable[..., None]:
+    """psycogreen's gevent wait callback with a deadline on each operation: the
+    connect timeout while connecting, :func:`answer_timeout_s` otherwise (one callback
+    per pair of bounds, so several engines do not replace each other's)."""
+    global _wait
+    bounds = (settings.db_connect_timeout_s, answer_timeout_s(settings))
+    if _wait is not None and _wait[0] == bounds:
+        return _wait[1]
     from gevent.socket import wait_read, wait_write
 
-    connect_s = settings.db_connect_timeout_s
-    answer_s = answer_timeout_s(settings)
+    connect_s, answer_s = bounds
 
     def wait(conn: Any, timeout: float | None = None) -> None:
         limit = connect_s if conn.status == extensions.STATUS_SETUP else answer_s
@@ -119,7 +147,8 @@ def install_bounded_wait(settings: Settings) -> None:
             except TimeoutError:  # socket.timeout, from gevent
                 raise _no_answer(limit) from None
 
-    extensions.set_wait_callback(wait)
+    _wait = (bounds, wait)
+    return wait
 
 
 def _no_answer(limit: float | None) -> psycopg2.OperationalError:
