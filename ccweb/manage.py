@@ -1,11 +1,14 @@
-"""Operational commands: ``python -m ccweb.manage ensure-db|migrate|seed|setup``.
+"""Operational commands: ``python -m ccweb.manage ensure-db|migrate|seed|setup|reconcile``.
 
 ``setup`` = ensure-db + migrate + seed, what ``make run`` does before starting.
+``reconcile [--grace S]`` prints the consistency report of :mod:`ccweb.ops.reconcile` as
+JSON and exits 1 unless every must-be-zero count is zero.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -57,8 +60,19 @@ def seed() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ccweb.manage")
-    parser.add_argument("command", choices=["ensure-db", "migrate", "seed", "setup"])
+    parser.add_argument("command", choices=["ensure-db", "migrate", "seed", "setup", "reconcile"])
+    parser.add_argument(
+        "--grace", type=float, default=60.0, help="reconcile: ignore events younger than this (s)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "reconcile":
+        from ccweb import db
+        from ccweb.ops.reconcile import reconcile
+
+        with db.engine().connect() as conn:
+            report = reconcile(conn, grace_s=args.grace)
+        print(json.dumps(report, indent=2))
+        return 0 if report["ok"] else 1
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = get_settings()
     if args.command in ("ensure-db", "setup") and ensure_database(settings):
