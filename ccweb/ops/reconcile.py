@@ -58,7 +58,8 @@ _CHECKS = {
         SELECT count(*) FROM game_rounds r
         LEFT JOIN LATERAL (
             SELECT count(*) AS n, coalesce(sum(delta_gold), 0) AS total FROM wallet_ledger
-            WHERE idempotency_key IN ('round:' || r.id || ':' || 'bet', 'round:' || r.id || ':' || 'win')
+            WHERE idempotency_key IN ('round:' || r.id || ':' || 'bet',
+                                      'round:' || r.id || ':' || 'win')
         ) m ON true
         WHERE m.total <> r.payout - r.bet
            OR m.n <> (r.bet > 0)::int + (r.payout > 0)::int""",
