@@ -44,6 +44,7 @@ class Settings:
     port: int = 8000  # PORT
     host: str = "0.0.0.0"  # CC_HOST
     web_processes: int = 1  # CC_WEB_PROCESSES: pre-forked gevent servers on one socket
+    web_restart_limit: int = 5  # CC_WEB_RESTART_LIMIT: replacements per minute, then stop
     db_pool_size: int = 16  # CC_DB_POOL_SIZE: connections kept per pool (two pools per process)
     db_max_overflow: int = 4  # CC_DB_MAX_OVERFLOW: extra connections per pool under bursts
     db_pool_timeout_s: float = 1.0  # CC_DB_POOL_TIMEOUT_S: wait for a free connection, then 503
@@ -95,6 +96,7 @@ class Settings:
             port=_int("PORT", cls.port),
             host=_env("CC_HOST", cls.host),
             web_processes=_int("CC_WEB_PROCESSES", cls.web_processes),
+            web_restart_limit=_int("CC_WEB_RESTART_LIMIT", cls.web_restart_limit),
             db_pool_size=_int("CC_DB_POOL_SIZE", cls.db_pool_size),
             db_max_overflow=_int("CC_DB_MAX_OVERFLOW", cls.db_max_overflow),
             db_pool_timeout_s=_float("CC_DB_POOL_TIMEOUT_S", cls.db_pool_timeout_s),

@@ -2,6 +2,12 @@
 
 HTTP request metrics are recorded by ``ccweb.http.request_metrics`` (app factory);
 SQL timings come from engine events, so no query has to be instrumented by hand.
+
+Under the pre-fork web server these values live in prometheus_client's multiprocess
+files (``ccweb.server`` sets ``PROMETHEUS_MULTIPROC_DIR``) and ``/metrics`` sums counters
+and histograms over every process. A gauge cannot be summed blindly, so each says how
+its processes combine: the worker's gauges are readings of shared state (the outbox, a
+stream group), where the most recent reading of a live process is the answer.
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ from sqlalchemy.engine import Engine
 OUTBOX_PUBLISHED = Counter(
     "cc_outbox_published_total", "Events published to Redis Streams", ["path", "result"]
 )
-OUTBOX_PENDING = Gauge("cc_outbox_pending", "Outbox rows not yet marked published")
+OUTBOX_PENDING = Gauge(
+    "cc_outbox_pending",
+    "Outbox rows not yet marked published",
+    multiprocess_mode="livemostrecent",
+)
 LEDGER_ENTRIES = Counter("cc_ledger_entries_total", "Wallet ledger applications", ["result"])
 WORKER_PROCESSED = Counter("cc_worker_processed_total", "Stream entries handled", ["group"])
 WORKER_FAILURES = Counter("cc_worker_failures_total", "Stream entries that failed", ["group"])
@@ -24,8 +34,18 @@ WORKER_DEAD_LETTERED = Counter(
     "cc_worker_dead_lettered_total", "Entries moved to the dead-letter stream", ["group"]
 )
 WORKER_RECLAIMED = Counter("cc_worker_reclaimed_total", "Entries reclaimed (XAUTOCLAIM)", ["group"])
-WORKER_LAG = Gauge("cc_worker_lag", "Entries not yet delivered to the group", ["group", "stream"])
-WORKER_PENDING = Gauge("cc_worker_pending", "Entries delivered but not acknowledged", ["group"])
+WORKER_LAG = Gauge(
+    "cc_worker_lag",
+    "Entries not yet delivered to the group",
+    ["group", "stream"],
+    multiprocess_mode="livemostrecent",
+)
+WORKER_PENDING = Gauge(
+    "cc_worker_pending",
+    "Entries delivered but not acknowledged",
+    ["group"],
+    multiprocess_mode="livemostrecent",
+)
 PROGRESS_LAG = Histogram(
     "cc_progress_lag_seconds",
     "Gameplay event time to the commit of its progress update (worker progress group)",

@@ -5,6 +5,12 @@ psycopg2 is made cooperative (psycogreen) so one slow query never stalls the oth
 players on this process. The gevent WSGI server sets ``TCP_NODELAY`` on every accepted
 socket: pywsgi writes headers and body separately, and without it each kept-alive
 request waits ~40 ms for a delayed ACK (PERFORMANCE.md, trap 1).
+
+``CC_WEB_PROCESSES`` > 1: a parent process (:class:`Supervisor`) forks the web processes,
+replaces one that dies, and gives them a shared prometheus_client multiprocess directory
+so ``/metrics`` answers for all of them. Why this server and not gunicorn's gevent
+worker, which would supervise too: at equal settings gunicorn used ~60 % more CPU per
+``/health`` request and had 2–4× the p99 (bench/server_compare.py, bench/RESULTS.md).
 """
 
 from gevent import monkey
@@ -19,9 +25,14 @@ import contextlib  # noqa: E402
 import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import deque  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
@@ -112,39 +123,132 @@ def _serve(listener: socket.socket | None) -> None:
     gc.collect()
 
 
-def _prefork(processes: int) -> int:
-    """Fork ``processes`` servers, each with its own SO_REUSEPORT socket on the same port:
-    the kernel spreads new connections evenly (a shared accept socket let one process take
-    most kept-alive connections and doubled tail latency). The parent only supervises: it
-    forwards SIGTERM/SIGINT and exits non-zero if a child dies on its own."""
-    children: set[int] = set()
-    for _ in range(processes):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _serve(None)
-            finally:
-                os._exit(0)
-        children.add(pid)
-    stopping = {"flag": False}
+RESTART_WINDOW_S = 60.0  # CC_WEB_RESTART_LIMIT replacements within it; one more: crash loop
 
-    def forward(signum: int, _: Any) -> None:
-        stopping["flag"] = True
-        for child in children:
+
+class Supervisor:
+    """The pre-fork parent: ``processes`` gevent servers, each with its own SO_REUSEPORT
+    socket on the same port (the kernel spreads new connections evenly; a shared accept
+    socket let one process take most kept-alive connections and doubled tail latency).
+
+    The parent serves nothing; it keeps the count. A web process that dies on its own
+    (a crash, the OOM killer, a SIGKILL) is replaced at once, so the survivors do not
+    carry its share for good: only the connections it held fail. More than
+    ``restart_limit`` (``CC_WEB_RESTART_LIMIT``) replacements within ``RESTART_WINDOW_S``
+    is a crash loop, which a restart will not fix: the parent stops everything and exits
+    1, handing the problem to its own supervisor (honcho, compose, systemd) instead of
+    spinning; so does a fork that fails. SIGTERM/SIGINT stop every process and nothing is
+    replaced from then on; the exit status is 0. The parent also removes an exited
+    process's live gauges from the metrics directory (``mark_process_dead``); its
+    counters stay, so totals never go backwards.
+    """
+
+    def __init__(self, processes: int, restart_limit: int) -> None:
+        self.processes = processes
+        self.restart_limit = restart_limit
+        self.pid = os.getpid()
+        self.children: set[int] = set()
+        self.replaced: deque[float] = deque()
+        self.stopping = False
+        self.status = 0
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for _ in range(self.processes):
+            if not self._spawn():
+                break
+        while self.children:
+            pid, status = os.waitpid(-1, 0)
+            if pid not in self.children:
+                continue  # gevent's child watcher may report a reaped child once more
+            self.children.discard(pid)
+            _mark_process_dead(pid)
+            if self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            now = time.monotonic()
+            while self.replaced and now - self.replaced[0] > RESTART_WINDOW_S:
+                self.replaced.popleft()
+            if len(self.replaced) >= self.restart_limit:
+                log.error(
+                    "web process %d exited (%d): more than %d replacements within %.0f s,"
+                    " a crash loop; stopping the server",
+                    pid,
+                    code,
+                    self.restart_limit,
+                    RESTART_WINDOW_S,
+                )
+                self.status = 1
+                self.stop()
+                continue
+            self.replaced.append(now)
+            new = self._spawn()
+            if new:
+                log.error("web process %d exited (%d); replaced by %d", pid, code, new)
+        return self.status
+
+    def stop(self) -> None:
+        self.stopping = True
+        for child in self.children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    status = 0
-    while children:
-        pid, code = os.waitpid(-1, 0)
-        children.discard(pid)
-        if not stopping["flag"]:
-            log.error("web process %d exited (%d); stopping the others", pid, code)
-            status = 1
-            forward(signal.SIGTERM, None)
-    return status
+    def _on_signal(self, signum: int, _: Any) -> None:
+        if os.getpid() != self.pid:
+            # a process forked a moment ago, before it replaced this inherited handler:
+            # it must not act as the parent (signal its siblings); it just ends
+            os._exit(0)
+        log.info("signal %d: stopping the web processes", signum)
+        self.stop()
+
+    def _spawn(self) -> int:
+        """Fork one web process; its pid, or 0 if the fork failed (then everything stops:
+        a server short of processes would not say so)."""
+        try:
+            pid = os.fork()
+        except OSError:
+            log.exception("cannot fork a web process; stopping the server")
+            self.status = 1
+            self.stop()
+            return 0
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _serve(None)
+                code = 0
+            except BaseException:
+                log.exception("web process %d failed", os.getpid())
+            finally:
+                os._exit(code)
+        self.children.add(pid)
+        if self.stopping:  # a signal came while forking: this one stops too
+            os.kill(pid, signal.SIGTERM)
+        return pid
+
+
+def _mark_process_dead(pid: int) -> None:
+    from prometheus_client import multiprocess  # the directory is set by now
+
+    multiprocess.mark_process_dead(pid)
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[str]:
+    """A fresh, empty directory for this server's prometheus_client multiprocess files
+    (``PROMETHEUS_MULTIPROC_DIR``), removed when the server stops. prometheus_client
+    chooses how it stores values when it is first imported, so the variable must be set
+    before any web process imports it — here, in the parent, before the first fork."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess directory")
+    path = tempfile.mkdtemp(prefix="ccweb-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def main() -> None:
@@ -155,10 +259,12 @@ def main() -> None:
         "serving on http://%s:%d with %d process(es)", shown, settings.port, settings.web_processes
     )
     if settings.web_processes <= 1:
-        _serve(bind(settings.host, settings.port))
-    else:
-        bind(settings.host, settings.port, reuseport=True).close()  # fail early if taken
-        sys.exit(_prefork(settings.web_processes))
+        _serve(bind(settings.host, settings.port))  # its own supervisor restarts it
+        return
+    bind(settings.host, settings.port, reuseport=True).close()  # fail early if taken
+    with metrics_directory():
+        status = Supervisor(settings.web_processes, settings.web_restart_limit).run()
+    sys.exit(status)
 
 
 if __name__ == "__main__":

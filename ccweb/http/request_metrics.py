@@ -1,12 +1,21 @@
-"""HTTP request metrics and ``GET /metrics``, on prometheus_client directly.
+"""HTTP request metrics, and ``GET /metrics`` for the whole server.
 
-The metric names and labels are those prometheus-flask-exporter (``group_by="endpoint"``)
-produced, so dashboards and alerts keep working: ``flask_http_request_duration_seconds``
-{method, status, endpoint}, ``flask_http_request_total`` {method, status} and
-``flask_http_request_exceptions_total`` {method, status}. The exporter's per-request glue
-(attribute probes, label dicts resolved on every call) was 12 % of the CPU of a
-``/health`` request and 4 % of a spin; here each label combination resolves its metric
-children once and a request costs two dict lookups, an observe and an increment.
+Recording is lean and our own; exposition is prometheus-flask-exporter's.
+
+* Recording: the metric names and labels are the exporter's (``group_by="endpoint"``), so
+  dashboards and alerts keep working: ``flask_http_request_duration_seconds``
+  {method, status, endpoint}, ``flask_http_request_total`` {method, status} and
+  ``flask_http_request_exceptions_total`` {method, status}. The exporter's own per-request
+  glue (attribute probes, label dicts resolved on every call) cost 12 % of the CPU of a
+  ``/health`` request and 4 % of a spin (measured again in multiprocess mode:
+  bench/RESULTS.md); here each label combination resolves its metric children once and a
+  request costs two dict lookups, an observe and an increment.
+* Exposition: ``PrometheusMetrics(export_defaults=False)`` only serves ``/metrics``. When
+  ``PROMETHEUS_MULTIPROC_DIR`` is set — the pre-fork server's parent sets it for its web
+  processes (``ccweb.server``) — every process writes its values to its own files there
+  and each scrape sums them all (``MultiProcessCollector``), so whichever process accepts
+  the scrape answers for the whole server, and a process that died keeps its counts in.
+  In one process (tests, ``CC_WEB_PROCESSES=1``) it is the default registry.
 """
 
 from __future__ import annotations
@@ -15,7 +24,8 @@ import time
 from typing import Any
 
 from flask import Flask, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
+from prometheus_flask_exporter import PrometheusMetrics
 
 DURATION = Histogram(
     "flask_http_request_duration_seconds",
@@ -63,6 +73,4 @@ def init_request_metrics(app: Flask) -> None:
         if exc is not None:
             EXCEPTIONS.labels(method=request.method, status="500").inc()
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    PrometheusMetrics(app, path="/metrics", export_defaults=False)

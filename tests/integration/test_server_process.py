@@ -12,22 +12,21 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import jwt
 import pytest
 
 from ccweb.config import get_settings
 from tests.factories import create_user
-from tests.processes import ROOT, start_server
+from tests.processes import ROOT, start_server, stop, wait_for
+from tests.web_processes import alive, children_of
 
 
 @pytest.fixture
 def server(subprocess_env):
     proc, port = start_server(subprocess_env)
     yield port
-    proc.terminate()
-    assert proc.wait(timeout=10) == 0  # SIGTERM stops it cleanly
+    assert stop(proc) == 0  # SIGTERM stops it cleanly
 
 
 def test_keepalive_requests_do_not_stall(server):
@@ -118,11 +117,6 @@ def test_a_response_larger_than_one_send_arrives_whole():
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
 
 
-def children_of(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in path.read_text().split()} if path.exists() else set()
-
-
 def test_prefork_serves_from_several_processes_and_stops_them_all(subprocess_env):
     proc, port = start_server(subprocess_env, processes=2)
     try:
@@ -134,12 +128,19 @@ def test_prefork_serves_from_several_processes_and_stops_them_all(subprocess_env
             assert conn.getresponse().status == 200
             conn.close()
     finally:
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
-    time.sleep(0.2)
-    assert all(
-        not Path(f"/proc/{k}").exists() or "Z" in Path(f"/proc/{k}/stat").read_text() for k in kids
+        assert stop(proc) == 0
+    wait_for(lambda: not any(alive(k) for k in kids), what="every web process stopped")
+
+
+def test_the_server_module_leaves_prometheus_client_unimported():
+    """The pre-fork parent sets PROMETHEUS_MULTIPROC_DIR before its first fork, and
+    prometheus_client fixes how it stores values when first imported: importing the
+    entry point must not import it already (the parent refuses to start if it did)."""
+    probe = "import sys, ccweb.server; print('prometheus_client' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
 
 
 def test_server_entry_point_patches_gevent_first_and_makes_psycopg2_cooperative(
@@ -198,5 +199,4 @@ def test_a_store_outage_is_a_retryable_503_not_a_500(subprocess_env):
             assert resp.getheader("Retry-After") == "1"
             assert data["error"]["code"] == "SERVICE_UNAVAILABLE"
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(proc)
