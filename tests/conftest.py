@@ -115,6 +115,9 @@ def clean_state(settings: Settings) -> Iterator[None]:
     set_settings(settings)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine().begin() as conn:
+        # waits for the locks of a previous test's stragglers, however slow the box is:
+        # the production statement timeout is not meant for this
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     redis.Redis.from_url(settings.redis_url).flushdb()
     reset_process_caches()

@@ -15,8 +15,13 @@ autocommit statement) before the view runs; the view's transaction completes it
 (``UPDATE … WHERE status_code IS NULL``: if another request completed it first — a
 takeover of a stale claim racing its original — this transaction rolls back and the
 stored response is replayed). A request that fails with a domain error changed nothing,
-so its claim is deleted and a retry runs again. A claim left by a process that died
-before committing is taken over after ``STALE_AFTER_S``.
+so its claim is deleted and a retry runs again. A claim left open — its process died
+before committing, or the store went away before the claim could be released — is taken
+over by a retry after ``CC_IDEMPOTENCY_STALE_S`` (10 s). A takeover is safe at any age:
+if the original is in fact still running, whichever completes second rolls back whole
+and replays the first; the window only spares the work of running one request twice at
+once. (It was 60 s: after a database outage, clients retrying a request whose claim
+could not be released got 409 IN_PROGRESS for a minute.)
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from ccweb import db
+from ccweb.config import get_settings
 from ccweb.cte import Attachment
 from ccweb.errors import Duplicate, InProgress, ValidationFailed
 
@@ -42,7 +48,6 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 HEADER = "X-Idempotency-Key"
-STALE_AFTER_S = 60
 MAX_KEY_LEN = 128
 
 # Claim the key, or take over a stale claim of the same request; otherwise report the row.
@@ -90,6 +95,10 @@ class Claim:
 
 class AlreadyCompleted(Exception):
     """Another request with this key committed first: roll back and replay its result."""
+
+
+def stale_after_s() -> float:
+    return get_settings().idempotency_stale_s
 
 
 def request_key() -> str | None:
@@ -196,7 +205,7 @@ def idempotent(fn: F) -> F:
         fingerprint = _fingerprint(endpoint)
         params = {"uid": uid, "key": key, "endpoint": endpoint, "hash": fingerprint}
         with db.autocommit() as conn:
-            row = conn.execute(_CLAIM, {**params, "stale": STALE_AFTER_S}).one()
+            row = conn.execute(_CLAIM, {**params, "stale": stale_after_s()}).one()
         if not row.claimed:
             if row.request_hash is None:
                 # claimed by a transaction that committed after this statement's snapshot
@@ -231,7 +240,7 @@ def idempotent(fn: F) -> F:
 
 def _release(claim: Claim) -> None:
     """The request failed and changed nothing: free the key for a retry. If even this
-    fails (the store is down), the claim is taken over after ``STALE_AFTER_S``."""
+    fails (the store is down), a retry takes the claim over once it is stale."""
     try:
         with db.autocommit() as conn:
             conn.execute(_RELEASE, {"uid": claim.user_id, "key": claim.key})

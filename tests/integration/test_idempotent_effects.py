@@ -157,7 +157,7 @@ def test_a_stale_claim_of_a_crashed_process_is_taken_over(client):
                 "UPDATE idempotency_keys SET status_code = NULL, response = NULL,"
                 " created_at = now() - make_interval(secs => :age)"
             ),
-            {"age": idempotency.STALE_AFTER_S + 1},
+            {"age": idempotency.stale_after_s() + 1},
         )
         s.execute(text("TRUNCATE game_rounds"))
     again = client.post("/api/games/slot/spin", json=body, headers=headers)
