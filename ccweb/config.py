@@ -80,6 +80,7 @@ class Settings:
     worker_backoff_max_ms: int = 5000  # CC_WORKER_BACKOFF_MAX_MS: cap of the doubling wait
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
     worker_nice: int = 0  # CC_WORKER_NICE: CPU niceness increment of the worker process
+    idempotency_stale_s: float = 10.0  # CC_IDEMPOTENCY_STALE_S: take over an open key
     failpoints: str = ""  # CC_FAILPOINTS: fault tests only (ccweb/failpoints.py)
     hostname: str = field(default_factory=socket.gethostname)
 
@@ -134,6 +135,7 @@ class Settings:
             worker_backoff_max_ms=_int("CC_WORKER_BACKOFF_MAX_MS", cls.worker_backoff_max_ms),
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
             worker_nice=_int("CC_WORKER_NICE", cls.worker_nice),
+            idempotency_stale_s=_float("CC_IDEMPOTENCY_STALE_S", cls.idempotency_stale_s),
             failpoints=_env("CC_FAILPOINTS", ""),
         )
         return (replace(s, **overrides) if overrides else s).check()
