@@ -47,10 +47,21 @@ log = logging.getLogger("ccweb.server")
 
 
 class NoDelayHandler(WSGIHandler):
-    """pywsgi's handler with TCP_NODELAY, and three per-request costs removed (measured
-    with py-spy on ``GET /health``, where they were ~15 % of the process's CPU)."""
+    """pywsgi's handler with TCP_NODELAY, and two per-request costs removed through its
+    public hooks. Each kept for a gain measured by removing it (bench/server_compare.py,
+    one process, runs interleaved, medians; bench/RESULTS.md):
 
-    MessageClass = RequestHeaders  # not the email-package parser (ccweb.http.request_headers)
+    * ``MessageClass``: our header parser instead of the email-package one — web CPU per
+      ``/health`` request −18 %, per spin −4 %;
+    * ``log_request``: no pywsgi access line (formatted even when the server has no log;
+      the app writes its own structured one, ``CC_ACCESS_LOG``) — −5 % on ``/health``.
+
+    An override of pywsgi's private ``_sendall`` (one ``send`` before ``sendall``) was
+    dropped: −5…7 % CPU on ``/health`` but nothing measurable on a spin or a cached
+    dashboard read, not enough to depend on a private method's contract.
+    """
+
+    MessageClass = RequestHeaders  # ccweb.http.request_headers
 
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         with contextlib.suppress(OSError):  # not TCP (unix socket): nothing to do
@@ -58,23 +69,7 @@ class NoDelayHandler(WSGIHandler):
         super().__init__(sock, *args, **kwargs)
 
     def log_request(self) -> None:
-        """No pywsgi access line (it formats one even when the server has no log): the
-        app writes its own structured access log (``CC_ACCESS_LOG``)."""
-
-    def _sendall(self, data: bytes) -> None:
-        """One ``send`` first: a response almost always fits the socket buffer, and
-        gevent's ``sendall`` asks the kernel for SO_SNDBUF and slices on every call."""
-        try:
-            sent = self.socket.send(data)
-            if sent < len(data):
-                self.socket.sendall(memoryview(data)[sent:])
-        except OSError as ex:
-            self.status = f"socket error: {ex}"
-            code = getattr(self, "code", None)
-            if isinstance(code, int) and code > 0:
-                self.code = -code  # as pywsgi marks a response that failed to send
-            raise
-        self.response_length += len(data)
+        """No pywsgi access line: the app writes its own (``CC_ACCESS_LOG``)."""
 
 
 def bind(host: str, port: int, reuseport: bool = False) -> socket.socket:
@@ -86,10 +81,6 @@ def bind(host: str, port: int, reuseport: bool = False) -> socket.socket:
     listener.bind((host, port))
     listener.listen(2048)
     return listener
-
-
-def make_server(app: Any, host: str, port: int) -> WSGIServer:
-    return WSGIServer(bind(host, port), app, handler_class=NoDelayHandler, log=None, error_log=log)
 
 
 def tune_gc() -> None:

@@ -87,36 +87,6 @@ def test_request_headers_as_the_server_reads_them(server):
     assert fine.startswith(b"HTTP/1.1 200")
 
 
-_PARTIAL_SEND = """
-import ccweb.server as srv  # monkey-patches first, as in production
-import gevent, socket
-a, b = socket.socketpair()
-a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-h = object.__new__(srv.NoDelayHandler)
-h.socket, h.response_length, h.code = a, 0, 200
-data = bytes(range(256)) * 8192  # 2 MB: far more than one send() takes
-got = bytearray()
-def read():
-    while len(got) < len(data):
-        got.extend(b.recv(65536))
-reader = gevent.spawn(read)
-h._sendall(data)
-reader.join(timeout=10)
-assert bytes(got) == data and h.response_length == len(data), (len(got), h.response_length)
-print("ok")
-"""
-
-
-def test_a_response_larger_than_one_send_arrives_whole():
-    """The handler tries one ``send`` and hands the rest to ``sendall``: 2 MB through a
-    socket with a 4 KB send buffer must arrive byte for byte (run in a subprocess, since
-    importing the server module monkey-patches the interpreter)."""
-    run = subprocess.run(
-        [sys.executable, "-c", _PARTIAL_SEND], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
-
-
 def test_prefork_serves_from_several_processes_and_stops_them_all(subprocess_env):
     proc, port = start_server(subprocess_env, processes=2)
     try:
