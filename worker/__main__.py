@@ -3,6 +3,12 @@
 Runs the outbox relay and one thread per consumer group. The first SIGTERM/SIGINT lets
 every thread finish its current batch and exit; a second one exits immediately.
 ``--burst`` processes what is there and exits (tests, one-off catch-up).
+
+Store outages are waited out inside each thread (:mod:`worker.runner`). Anything else
+that escapes a thread stops the whole process with exit code 3 once the other threads
+have finished their batch: a worker silently running without one of its groups (the
+old behaviour) lets that group's lag grow unnoticed, while a process that exits is
+restarted by its supervisor and shows up in its restart count.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ccweb import db
@@ -27,6 +34,9 @@ from worker.runner import GroupConsumer
 from worker.trim import trim_streams
 
 log = logging.getLogger("worker")
+
+EXIT_THREAD_DIED = 3  # a consumer or relay thread raised something unexpected
+STOP_GRACE_S = 10.0  # how long the surviving threads get to finish their batch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,28 +81,56 @@ def main(argv: list[str] | None = None) -> int:
         c.ensure_groups()  # all groups exist before anything trims behind them
     if args.burst and not args.no_relay:  # publish everything first, then drain
         run_relay(client, settings, stop, burst=True)
-    threads = [
-        threading.Thread(target=c.run, args=(stop, args.burst), name=c.group) for c in consumers
-    ]
+    died: list[str] = []
+    threads = [supervised(c.group, c.run, stop, died, stop, args.burst) for c in consumers]
     if not args.no_relay and not args.burst:
-        threads.append(
-            threading.Thread(target=run_relay, args=(client, settings, stop), name="relay")
-        )
+        threads.append(supervised("relay", run_relay, stop, died, client, settings, stop))
     for t in threads:
         t.start()
     log.info("worker %s running groups %s", consumer, names)
     last_trim = time.monotonic()
-    while any(t.is_alive() for t in threads):
+    while any(t.is_alive() for t in threads) and not died:
         for t in threads:
             t.join(timeout=1.0)
-        if not args.burst and time.monotonic() - last_trim > 30:
+            if died:
+                break
+        if not died and not args.burst and time.monotonic() - last_trim > 30:
             last_trim = time.monotonic()
             try:
                 trim_streams(client, settings)
             except Exception:
                 log.warning("stream trim failed", exc_info=True)
+    if died:
+        # The others were told to stop: give them the time to finish their batch, then
+        # exit non-zero so the supervisor (honcho, systemd, Kubernetes) starts a whole
+        # worker again instead of this one running on without a group.
+        deadline = time.monotonic() + STOP_GRACE_S
+        for t in threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        log.critical("worker stopping: thread %s died", ", ".join(died))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_THREAD_DIED)  # a thread stuck in a store call must not hold the exit
     log.info("worker stopped")
     return 0
+
+
+def supervised(
+    name: str, target: Callable[..., None], stop: threading.Event, died: list[str], *args: Any
+) -> threading.Thread:
+    """A thread running ``target(*args)`` that, if ``target`` raises, records ``name`` in
+    ``died`` and sets ``stop`` so the process winds down and exits non-zero."""
+
+    def run() -> None:
+        try:
+            target(*args)
+        except BaseException:
+            log.critical("thread %s died unexpectedly", name, exc_info=True)
+            died.append(name)
+            stop.set()
+
+    return threading.Thread(target=run, name=name)
 
 
 if __name__ == "__main__":

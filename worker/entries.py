@@ -13,7 +13,8 @@ class Entry:
     stream: str
     id: str
     fields: dict[str, str]
-    deliveries: int = 1
+    deliveries: int = 1  # Redis's count (XPENDING times_delivered)
+    failures: int = 0  # handler errors recorded for it so far (not store outages)
     error: str | None = field(default=None, repr=False)
 
     @property

@@ -22,7 +22,7 @@ from tests.worker._support import (
     user_stream,
 )
 from worker.handlers import activity
-from worker.runner import dlq_key, ensure_group, errors_key
+from worker.runner import dlq_key, ensure_group, errors_key, failures_key
 
 GROUP = activity.GROUP
 
@@ -84,8 +84,8 @@ def test_poison_entry_is_retried_then_dead_lettered_without_blocking_the_batch(
 ):
     """A non-JSON entry in the middle of good ones (same partition): the good ones are
     processed and acked; the poison one fails on each of its 5 deliveries, then lands in
-    `<prefix>:dlq` with its error text, delivery count and raw data, and is no longer
-    pending. Failure/processed/dead-letter counters move accordingly."""
+    `<prefix>:dlq` with its error text, failure and delivery counts and raw data, and is
+    no longer pending. Failure/processed/dead-letter counters move accordingly."""
     stream = user_stream(settings, user_id)
     emit_event(user_id)
     emit_event(user_id)
@@ -106,11 +106,13 @@ def test_poison_entry_is_retried_then_dead_lettered_without_blocking_the_batch(
     assert fields["stream"] == stream
     assert fields["entry_id"] == poison_id
     assert fields["event_id"] == poison_event
-    assert fields["deliveries"] == str(settings.worker_max_deliveries) == "5"
+    assert fields["failures"] == str(settings.worker_max_deliveries) == "5"
+    assert fields["deliveries"] == "5"  # read once, then reclaimed after each failure
     assert fields["error"].startswith("JSONDecodeError")
     assert fields["data"] == "{not json"
     assert pending_total(rds, settings) == 0
     assert not rds.exists(errors_key(settings, GROUP))  # no stale error bookkeeping
+    assert not rds.exists(failures_key(settings, GROUP))
     assert metric("cc_worker_processed_total", group=GROUP) == processed + 4
     assert metric("cc_worker_failures_total", group=GROUP) == failures + 5
     assert metric("cc_worker_dead_lettered_total", group=GROUP) == dead + 1
@@ -216,7 +218,8 @@ def test_entry_whose_consumers_keep_dying_is_dead_lettered_on_reclaim(
     fields = rds.xrange(dlq_key(settings))[0][1]
     assert fields["event_id"] == env["event_id"]
     assert int(fields["deliveries"]) > settings.worker_max_deliveries
-    assert fields["error"] == "unknown"
+    assert fields["failures"] == "0"
+    assert fields["error"].startswith("5 deliveries ended without a result")
     assert pending_total(rds, settings) == 0
     assert activity_events(user_id) == 0
 
