@@ -344,11 +344,8 @@ class FaultStack:
         )
 
     # -- the database ------------------------------------------------------------------
-    def manage(self, *args: str) -> None:
-        """``python -m ccweb.manage *args`` (ensure-db, migrate, seed, setup) against the
-        local stores, in a subprocess so this process's engine and settings stay as they
-        are."""
-        p = subprocess.run(
+    def _manage(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [sys.executable, "-m", "ccweb.manage", *args],
             cwd=ROOT,
             env=self.env,
@@ -356,8 +353,22 @@ class FaultStack:
             text=True,
             timeout=180,
         )
+
+    def manage(self, *args: str) -> None:
+        """``python -m ccweb.manage *args`` (ensure-db, migrate, seed, setup) against the
+        local stores, in a subprocess so this process's engine and settings stay as they
+        are."""
+        p = self._manage(*args)
         if p.returncode != 0:
             raise RuntimeError(f"ccweb.manage {' '.join(args)} failed:\n{p.stdout}{p.stderr}")
+
+    def manage_output(self, *args: str) -> str:
+        """``python -m ccweb.manage *args``'s standard output, whatever its exit code
+        (``reconcile`` exits 1 on findings, and the report is what the test reads)."""
+        p = self._manage(*args)
+        if not p.stdout.strip():
+            raise RuntimeError(f"ccweb.manage {' '.join(args)} printed nothing:\n{p.stderr}")
+        return p.stdout
 
     def sql(self, query: str, params: dict | tuple | None = None) -> list[tuple]:
         """Run one statement on a fresh connection (autocommit) and return its rows. A new
