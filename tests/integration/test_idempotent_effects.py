@@ -26,6 +26,18 @@ def q(sql: str, **params):
         return [dict(r) for r in s.execute(text(sql), params).mappings()]
 
 
+def completed_key(user_id: int, key: str) -> None:
+    """A key some other request completed (as if it won a race with this one)."""
+    with unit_of_work() as s:
+        s.execute(
+            text(
+                "INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, status_code,"
+                " response, completed_at) VALUES (:u, :k, 'x', 'h', 200, '{}', now())"
+            ),
+            {"u": user_id, "k": key},
+        )
+
+
 @pytest.fixture
 def crash_after_commit():
     """Call it to make the next after-commit point raise, as a process dying there would
@@ -98,14 +110,7 @@ def test_an_effect_whose_key_was_completed_meanwhile_rolls_back(client):
     finds the key completed, and its whole transaction (money included) rolls back."""
     user = create_user(gold=500)
     claim = idempotency.Claim(user["id"], "raced")
-    with unit_of_work() as s:
-        s.execute(
-            text(
-                "INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, status_code,"
-                " response, completed_at) VALUES (:u, 'raced', 'x', 'h', 200, '{}', now())"
-            ),
-            {"u": user["id"]},
-        )
+    completed_key(user["id"], "raced")
 
     def work(s):
         ledger.apply(
@@ -125,14 +130,7 @@ def test_a_round_for_a_completed_key_is_refused_by_its_own_statement(app):
     """The round's guard requires the key to be open: even past the decorator (a takeover
     racing the original), a completed key plays nothing."""
     user = create_user(gold=1_000)
-    with unit_of_work() as s:
-        s.execute(
-            text(
-                "INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, status_code,"
-                " response, completed_at) VALUES (:u, 'done', 'x', 'h', 200, '{}', now())"
-            ),
-            {"u": user["id"]},
-        )
+    completed_key(user["id"], "done")
     cfg = config.DEFAULT_SLOT
     with app.test_request_context():
         g.idempotency = idempotency.Claim(user["id"], "done")
