@@ -91,3 +91,16 @@ def get_on_fresh_connection(
         return owner(conn.sock, candidates), resp.status, body
     finally:
         conn.close()
+
+
+def wait_until_each_serves(port: int, pids: set[int], attempts: int = 400) -> None:
+    """GET /health on fresh connections until every one of ``pids`` has answered one: a
+    forked web process takes a moment to build its app and install its signal handlers."""
+    seen: set[int | None] = set()
+    for _ in range(attempts):
+        who, status, _ = get_on_fresh_connection(port, "/health", pids)
+        assert status == 200
+        seen.add(who)
+        if pids <= seen:
+            return
+    raise AssertionError(f"only {seen} of {pids} answered")

@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 from tests.faults.stores import FaultStack
 from tests.processes import log_text, wait_for
-from tests.web_processes import alive, children_of, owner
+from tests.web_processes import alive, children_of, owner, wait_until_each_serves
 
 
 def two_children(parent: int) -> set[int]:
@@ -28,7 +27,8 @@ def two_children(parent: int) -> set[int]:
     return wait_for(both, timeout=20, what="two web processes")
 
 
-def signup(port: int) -> str:
+def signup(port: int) -> tuple[str, int]:
+    """A new player through the API: (access token, user id)."""
     name = "w" + uuid.uuid4().hex[:12]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     conn.request(
@@ -42,7 +42,7 @@ def signup(port: int) -> str:
     resp = conn.getresponse()
     body = json.loads(resp.read())
     assert resp.status == 201, body
-    return str(body["access_token"])
+    return str(body["access_token"]), int(body["user"]["id"])
 
 
 @dataclass
@@ -89,7 +89,7 @@ def test_sigkill_of_one_web_process_under_load(fault_stack: FaultStack):
     starts and serves."""
     proc, port = fault_stack.start_server(processes=2)
     kids = two_children(proc.pid)
-    token = signup(port)
+    token, _ = signup(port)
     stop = threading.Event()
     conns: list[Connection] = []
     clients = [
@@ -161,21 +161,54 @@ def test_a_crash_loop_stops_the_server_instead_of_spinning(fault_stack: FaultSta
 
 
 def test_a_process_dying_during_shutdown_is_not_replaced(fault_stack: FaultStack):
-    """SIGTERM stops every web process; one still draining a connection (a request half
-    sent keeps it in its graceful stop) is SIGKILLed meanwhile: the parent does not
-    replace it and exits 0 once both are gone."""
+    """SIGTERM stops every web process; one that cannot act on it yet (SIGSTOPped) is
+    SIGKILLed meanwhile: the parent does not replace it and exits 0 once both are gone."""
     proc, port = fault_stack.start_server(processes=2)
     kids = two_children(proc.pid)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    try:
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no blank line: still reading
-        holder = wait_for(lambda: owner(sock, kids), what="the process holding it")
-        (idle,) = kids - {holder}
-        proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: not alive(idle), what="the idle process stopped")
-        assert alive(holder)  # graceful: waiting for the half-sent request
-        os.kill(holder, signal.SIGKILL)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        sock.close()
+    wait_until_each_serves(port, kids)  # (one still starting would just die of the SIGTERM)
+    frozen = min(kids)
+    (other,) = kids - {frozen}
+    os.kill(frozen, signal.SIGSTOP)
+    proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: not alive(other), what="the other process stopped")
+    assert alive(frozen)
+    os.kill(frozen, signal.SIGKILL)
+    assert proc.wait(timeout=10) == 0
     assert "replaced by" not in log_text(proc)
+
+
+def test_sigterm_lets_a_request_in_flight_finish(fault_stack: FaultStack):
+    """A spin that has committed and is still on its way out (held by a failpoint right
+    after the commit) when the server gets SIGTERM still gets its 200; then the server
+    exits 0. Before, the web process exited under it and the client saw a reset."""
+    proc, port = fault_stack.start_server(processes=2, CC_FAILPOINTS="after_commit=sleep:1.5")
+    token, user_id = signup(port)
+    rounds_before = fault_stack.scalar(
+        "SELECT count(*) FROM game_rounds WHERE user_id = %s", (user_id,)
+    )
+    result: dict[str, object] = {}
+
+    def spin() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request(
+            "POST",
+            "/api/games/slot/spin",
+            body=json.dumps({"bet": 10}),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        resp = conn.getresponse()
+        result["status"], result["body"] = resp.status, json.loads(resp.read())
+
+    client = threading.Thread(target=spin)
+    client.start()
+    wait_for(
+        lambda: (
+            fault_stack.scalar("SELECT count(*) FROM game_rounds WHERE user_id = %s", (user_id,))
+            == rounds_before + 1
+        ),
+        what="the round committed",
+    )
+    proc.send_signal(signal.SIGTERM)
+    client.join(timeout=20)
+    assert result.get("status") == 200, result
+    assert proc.wait(timeout=15) == 0

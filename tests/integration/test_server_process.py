@@ -47,6 +47,7 @@ def test_keepalive_requests_do_not_stall(server):
         body = json.loads(resp.read())
         timings.append(time.perf_counter() - t0)
         assert resp.status == 200 and body["id"] == user["id"]
+    conn.close()  # (an idle kept-alive connection holds the server's SIGTERM drain)
     # Nagle + delayed ACK would put every kept-alive request near 40 ms.
     assert statistics.median(timings) < 0.02, timings
 
@@ -165,6 +166,7 @@ def test_a_store_outage_is_a_retryable_503_not_a_500(subprocess_env):
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = json.loads(resp.read())
+            conn.close()
             assert resp.status == 503, (broken, path, data)
             assert resp.getheader("Retry-After") == "1"
             assert data["error"]["code"] == "SERVICE_UNAVAILABLE"
