@@ -9,8 +9,9 @@ request waits ~40 ms for a delayed ACK (PERFORMANCE.md, trap 1).
 ``CC_WEB_PROCESSES`` > 1: a parent process (:class:`Supervisor`) forks the web processes,
 replaces one that dies, and gives them a shared prometheus_client multiprocess directory
 so ``/metrics`` answers for all of them. Why this server and not gunicorn's gevent
-worker, which would supervise too: at equal settings gunicorn used ~60 % more CPU per
-``/health`` request and had 2–4× the p99 (bench/server_compare.py, bench/RESULTS.md).
+worker, which would supervise too: at equal settings gunicorn used 45–60 % more CPU per
+``/health`` request and ~10 % more per spin, with 1.4–2.4× the ``/health`` p99
+(bench/server_compare.py, bench/RESULTS.md).
 """
 
 from gevent import monkey

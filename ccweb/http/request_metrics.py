@@ -6,10 +6,10 @@ Recording is lean and our own; exposition is prometheus-flask-exporter's.
   dashboards and alerts keep working: ``flask_http_request_duration_seconds``
   {method, status, endpoint}, ``flask_http_request_total`` {method, status} and
   ``flask_http_request_exceptions_total`` {method, status}. The exporter's own per-request
-  glue (attribute probes, label dicts resolved on every call) cost 12 % of the CPU of a
-  ``/health`` request and 4 % of a spin (measured again in multiprocess mode:
-  bench/RESULTS.md); here each label combination resolves its metric children once and a
-  request costs two dict lookups, an observe and an increment.
+  glue (attribute probes, label dicts resolved on every call) costs more web CPU: +16 %
+  per ``/health`` request, +5 % per spin, +8 % per cached dashboard read, measured in
+  multiprocess mode (bench/RESULTS.md); here each label combination resolves its metric
+  children once and a request costs two dict lookups, an observe and an increment.
 * Exposition: ``PrometheusMetrics(export_defaults=False)`` only serves ``/metrics``. When
   ``PROMETHEUS_MULTIPROC_DIR`` is set — the pre-fork server's parent sets it for its web
   processes (``ccweb.server``) — every process writes its values to its own files there
