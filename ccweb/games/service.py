@@ -39,7 +39,7 @@ from ccweb.games import fairness, round_ids, seed_cache
 from ccweb.games.engines.base import RoundResult
 from ccweb.idempotency import service as idempotency
 from ccweb.outbox import writer
-from ccweb.wallet.ledger import Attachment, Entry, GuardRejected, settle
+from ccweb.wallet.ledger import BALANCE_FIELDS, Attachment, Entry, GuardRejected, settle
 
 _SEED_GUARD = """UPDATE fairness_seeds SET nonce = nonce + 1
     WHERE user_id = :g_uid AND nonce = :g_nonce AND server_seed_hash = :g_hash
@@ -267,7 +267,7 @@ def _settle_round(
     }
     attachments = [
         *_round_attachments(user_id, round_id, seed, result, session_id, pity_after, detail),
-        writer.attachment(round_event, "ob"),
+        writer.attachment(round_event, "ob", from_upd=BALANCE_FIELDS),
         writer.attachment(
             level_event, "lu", when="upd.level > upd.old_level", from_upd=_LEVEL_FIELDS
         ),
@@ -289,6 +289,7 @@ def _settle_round(
         claim.completed = True
     seed_cache.put(user_id, replace(seed, nonce=seed.nonce + 1, pity=pity_after))
     level_up = settled.level > settled.old_level
+    round_event["payload"].update(settled.state())
     fx = Effects()
     fx.publish(round_event)
     if level_up:

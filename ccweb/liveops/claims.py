@@ -198,8 +198,12 @@ def _pay(
         "reward_items": items,
         "ledger_key": key,
     }
-    envelopes = [events.make_envelope(events.REWARD_GRANTED, user_id, payload, dedupe_key=key)]
-    attachments = [writer.attachment(envelopes[0], "rg")]
+    envelopes = [
+        events.make_envelope(events.REWARD_GRANTED, user_id, dict(payload), dedupe_key=key)
+    ]
+    attachments = [
+        writer.attachment(envelopes[0], "rg", from_upd={"gold_balance": "upd.gold_balance"})
+    ]
     if claim_event_type:
         claim_env = events.make_envelope(claim_event_type, user_id, payload, dedupe_key=f"c:{key}")
         envelopes.append(claim_env)
@@ -236,6 +240,7 @@ def _pay(
         ),
         attachments=tuple(attachments),
     )
+    envelopes[0]["payload"]["gold_balance"] = settled.state()["gold_balance"]
     effects.of(session).publish(*envelopes)
     level_up = announce_level_up(session, user_id, settled, f"{source_type}.claim")
     effects.of(session).touch(user_id)

@@ -41,7 +41,7 @@ from ccweb.db import RetryTransaction
 from ccweb.errors import Conflict, NotFound
 from ccweb.outbox import writer
 from ccweb.users.service import announce_level_up
-from ccweb.wallet.ledger import Attachment, Entry, settle
+from ccweb.wallet.ledger import BALANCE_FIELDS, Attachment, Entry, settle
 
 GRACE_WINDOW_DAYS = 30
 REWARD_CAP_DAY = 30
@@ -136,12 +136,13 @@ def claim(session: Session, user_id: int, today: date) -> dict[str, Any]:
                 Entry(reward["gold"], SOURCE_TYPE, key, None, f"streak day {count} ({today})")
             ],
             xp=reward["xp"],
-            attachments=(update, writer.attachment(envelope)),
+            attachments=(update, writer.attachment(envelope, from_upd=BALANCE_FIELDS)),
         )
     except RetryTransaction:
         # The day's ledger key exists although the (locked) streak row says otherwise:
         # the day was paid already. Nothing of this transaction is kept.
         raise _already_claimed(today) from None
+    envelope["payload"].update(settled.state())
     effects.of(session).publish(envelope)
     level_up = announce_level_up(session, user_id, settled, events.STREAK_CLAIM)
     effects.of(session).touch(user_id)

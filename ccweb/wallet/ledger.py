@@ -40,6 +40,7 @@ from ccweb.errors import InsufficientGold, NotFound
 from ccweb.users.levels import level_sql
 
 __all__ = [
+    "BALANCE_FIELDS",
     "Attachment",
     "Entry",
     "GuardRejected",
@@ -51,6 +52,13 @@ __all__ = [
 ]
 
 MAX_ABS_DELTA = 10**12
+# ``from_upd`` of an outbox attachment: the player's state after the statement, for
+# events whose readers (pushes) show it
+BALANCE_FIELDS = {
+    "gold_balance": "upd.gold_balance",
+    "experience_points": "upd.experience_points",
+    "level": "upd.level",
+}
 LEDGER_KEY_CONSTRAINT = "uq_wallet_ledger_idempotency_key"
 
 
@@ -79,6 +87,15 @@ class Settlement:
     @property
     def entry_id(self) -> int:
         return self.entry_ids[0]
+
+    def state(self) -> dict[str, int]:
+        """The player after the statement, keyed like :data:`BALANCE_FIELDS` (so a Python
+        copy of an event matches the row the statement wrote)."""
+        return {
+            "gold_balance": self.balance,
+            "experience_points": self.experience_points,
+            "level": self.level,
+        }
 
 
 class GuardRejected(Exception):

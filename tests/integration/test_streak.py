@@ -116,6 +116,10 @@ def test_day_one_pays_through_the_ledger(client, player):
         "day_index": 1,
         "reward": {"gold": 1000, "xp": 50},
         "grace_used": False,
+        # the player's state after the claim (what their sockets are pushed)
+        "gold_balance": 2000,
+        "experience_points": 50,
+        "level": 1,
     }
     row = streak_row(uid)
     assert (row["count"], row["last_claim_date"], row["longest"]) == (1, today, 1)
