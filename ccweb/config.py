@@ -45,8 +45,8 @@ class Settings:
     host: str = "0.0.0.0"  # CC_HOST
     web_processes: int = 1  # CC_WEB_PROCESSES: pre-forked gevent servers on one socket
     web_restart_limit: int = 5  # CC_WEB_RESTART_LIMIT: replacements per minute, then stop
-    db_pool_size: int = 16  # CC_DB_POOL_SIZE: connections kept per pool (two pools per process)
-    db_max_overflow: int = 4  # CC_DB_MAX_OVERFLOW: extra connections per pool under bursts
+    db_pool_size: int = 8  # CC_DB_POOL_SIZE: connections kept per pool (two pools per process)
+    db_max_overflow: int = 2  # CC_DB_MAX_OVERFLOW: extra connections per pool under bursts
     db_pool_timeout_s: float = 1.0  # CC_DB_POOL_TIMEOUT_S: wait for a free connection, then 503
     db_connect_timeout_s: float = 2.0  # CC_DB_CONNECT_TIMEOUT_S
     db_statement_timeout_ms: int = 2000  # CC_DB_STATEMENT_TIMEOUT_MS (server side)
@@ -81,6 +81,8 @@ class Settings:
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
     worker_nice: int = 0  # CC_WORKER_NICE: CPU niceness increment of the worker process
     idempotency_stale_s: float = 10.0  # CC_IDEMPOTENCY_STALE_S: take over an open key
+    ws_heartbeat_s: float = 25.0  # CC_WS_HEARTBEAT_S: realtime ping period (WebSocket, SSE)
+    ws_queue_size: int = 256  # CC_WS_QUEUE_SIZE: messages a slow socket may owe, then drop it
     failpoints: str = ""  # CC_FAILPOINTS: fault tests only (ccweb/failpoints.py)
     hostname: str = field(default_factory=socket.gethostname)
 
@@ -136,6 +138,8 @@ class Settings:
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
             worker_nice=_int("CC_WORKER_NICE", cls.worker_nice),
             idempotency_stale_s=_float("CC_IDEMPOTENCY_STALE_S", cls.idempotency_stale_s),
+            ws_heartbeat_s=_float("CC_WS_HEARTBEAT_S", cls.ws_heartbeat_s),
+            ws_queue_size=_int("CC_WS_QUEUE_SIZE", cls.ws_queue_size),
             failpoints=_env("CC_FAILPOINTS", ""),
         )
         return (replace(s, **overrides) if overrides else s).check()
