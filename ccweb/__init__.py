@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.ops.routes import bp as ops_bp
     from ccweb.rewards.routes import bp as rewards_bp
     from ccweb.streak.routes import bp as streak_bp
+    from realtime.routes import init_app as init_realtime
 
     settings = settings or get_settings()
     set_settings(settings)
@@ -72,4 +73,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         liveops_admin_bp,
     ):
         app.register_blueprint(bp)
+    init_realtime(app)  # WebSocket + SSE (realtime/routes.py)
     return app

@@ -51,6 +51,23 @@ PROGRESS_LAG = Histogram(
     "Gameplay event time to the commit of its progress update (worker progress group)",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 30.0),
 )
+WS_ACTIVE = Gauge(
+    "cc_ws_active_connections",
+    "Open realtime connections (WebSocket and SSE) on this server",
+    ["transport"],
+    multiprocess_mode="livesum",  # each live process counts its own sockets
+)
+REALTIME_PUSH_LATENCY = Histogram(
+    "cc_realtime_push_latency_seconds",
+    "Event time (commit) to the push being written to the player's socket",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+WS_DROPPED_SLOW = Counter(
+    "cc_ws_dropped_slow_total", "Realtime connections dropped for not keeping up"
+)
+WS_RESYNCS = Counter(
+    "cc_ws_resyncs_total", "resync_required sent (history lost, epoch changed, position too old)"
+)
 SQL_SECONDS = Histogram(
     "cc_sql_seconds",
     "SQL statement time by verb",

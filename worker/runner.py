@@ -100,9 +100,18 @@ class StoreUnavailable(Exception):
 
 class GroupConsumer:
     def __init__(
-        self, client: redis.Redis, settings: Settings, group: str, handler: Handler, consumer: str
+        self,
+        client: redis.Redis,
+        settings: Settings,
+        group: str,
+        handler: Handler,
+        consumer: str,
+        linger_ms: int | None = None,
     ) -> None:
         self.redis = client
+        # a group whose entries a person waits for (realtime pushes) does not wait for
+        # its batch to fill: None = CC_WORKER_LINGER_MS
+        self.linger_ms = settings.worker_linger_ms if linger_ms is None else linger_ms
         self.settings = settings
         self.group = group
         self.handler = handler
@@ -361,7 +370,7 @@ class GroupConsumer:
             self._last_reclaim = now
             handled += self._handle_or_hold(self.reclaim())
         entries = self.read_new(block_ms)
-        linger = self.settings.worker_linger_ms
+        linger = self.linger_ms
         if block_ms is not None and linger > 0 and 0 < len(entries) < self.settings.worker_batch:
             # A trickle would otherwise be handled one or two entries per transaction; a
             # short wait lets the batch fill up (throughput) at a bounded latency cost.

@@ -11,3 +11,8 @@ GROUPS: dict[str, Handler] = {
     progress.GROUP: progress.handle,
     realtime.GROUP: realtime.handle,
 }
+
+# Per-group override of CC_WORKER_LINGER_MS (the wait that lets a small batch fill up):
+# realtime pushes are waited for by a person, and its batches are cheap (one Redis
+# pipeline, no transaction), so it handles a trickle at once.
+LINGER_MS: dict[str, int] = {realtime.GROUP: 0}
