@@ -8,6 +8,10 @@ export PORT="${PORT:-8000}"
 # one gevent web process per core (at most 4) unless told otherwise
 cores=$(nproc 2>/dev/null || echo 1)
 export CC_WEB_PROCESSES="${CC_WEB_PROCESSES:-$(( cores > 4 ? 4 : cores ))}"
+# connection budget (README): the web processes share about 16 pooled connections of
+# each kind, so make run stays near 50 PostgreSQL connections at any core count
+pool=$(( 16 / CC_WEB_PROCESSES ))
+export CC_DB_POOL_SIZE="${CC_DB_POOL_SIZE:-$(( pool < 2 ? 2 : pool ))}"
 # web and worker share this machine: background consumption yields the CPU to players
 export CC_WORKER_NICE="${CC_WORKER_NICE:-10}"
 t0=$(date +%s)
