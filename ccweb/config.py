@@ -50,6 +50,7 @@ class Settings:
     db_pool_timeout_s: float = 1.0  # CC_DB_POOL_TIMEOUT_S: wait for a free connection, then 503
     db_connect_timeout_s: float = 2.0  # CC_DB_CONNECT_TIMEOUT_S
     db_statement_timeout_ms: int = 2000  # CC_DB_STATEMENT_TIMEOUT_MS (server side)
+    worker_statement_timeout_ms: int = 30_000  # CC_WORKER_STATEMENT_TIMEOUT_MS (worker's)
     db_idle_tx_timeout_ms: int = 10_000  # CC_DB_IDLE_TX_TIMEOUT_MS (server side)
     redis_timeout_s: float = 1.0  # CC_REDIS_TIMEOUT_S: per command (plus a blocking read's block)
     redis_connect_timeout_s: float = 1.0  # CC_REDIS_CONNECT_TIMEOUT_S
@@ -105,6 +106,9 @@ class Settings:
             db_pool_timeout_s=_float("CC_DB_POOL_TIMEOUT_S", cls.db_pool_timeout_s),
             db_connect_timeout_s=_float("CC_DB_CONNECT_TIMEOUT_S", cls.db_connect_timeout_s),
             db_statement_timeout_ms=_int("CC_DB_STATEMENT_TIMEOUT_MS", cls.db_statement_timeout_ms),
+            worker_statement_timeout_ms=_int(
+                "CC_WORKER_STATEMENT_TIMEOUT_MS", cls.worker_statement_timeout_ms
+            ),
             db_idle_tx_timeout_ms=_int("CC_DB_IDLE_TX_TIMEOUT_MS", cls.db_idle_tx_timeout_ms),
             redis_timeout_s=_float("CC_REDIS_TIMEOUT_S", cls.redis_timeout_s),
             redis_connect_timeout_s=_float(

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ccweb import db
-from ccweb.config import get_settings
+from ccweb.config import get_settings, set_settings
 from ccweb.logs import configure_logging
 from ccweb.metrics import instrument_engine
 from ccweb.redis_client import get_redis
@@ -47,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumer", default=None, help="consumer name (default host-pid)")
     args = parser.parse_args(argv)
 
-    settings = get_settings()
+    # A consumer's batch statement may legitimately run longer than a request's: the
+    # worker has its own statement timeout (a cancelled statement counts as a store
+    # outage and is retried, so a bound as tight as a request's could retry forever).
+    settings = get_settings().with_overrides(
+        db_statement_timeout_ms=get_settings().worker_statement_timeout_ms
+    )
+    set_settings(settings)
     if settings.worker_nice > 0:
         # On a box shared with the web processes, background consumption should yield the
         # CPU to player requests; it catches up in the gaps (see README, Configuration).

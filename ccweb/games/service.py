@@ -143,17 +143,23 @@ def play(
     input. Raises ``idempotency.AlreadyCompleted`` when this request's key was completed
     by an earlier attempt (the caller replays that response)."""
     claim = idempotency.current()
+    fx = Effects()
     with autocommit() as conn:
         for _ in range(MAX_ATTEMPTS):
             seed = seed_cache.get(user_id) or seed_cache.load(conn, user_id)
             if seed is None:
                 raise NotFound("user not found", details={"user_id": user_id})
             try:
-                return _settle_round(conn, user_id, game_type, seed, draw, session_id, claim)
+                body = _settle_round(conn, user_id, game_type, seed, draw, session_id, claim, fx)
+                break
             except GuardRejected:
                 _explain_rejection(conn, user_id, game_type, session_id, claim)
                 seed_cache.forget(user_id)  # another process moved the nonce: reload
-    raise Conflict("too many concurrent rounds for this player; retry", code="IN_PROGRESS")
+        else:
+            raise Conflict("too many concurrent rounds for this player; retry", code="IN_PROGRESS")
+    # after the connection went back to the pool: a slow or hung Redis must not hold it
+    fx.run()
+    return body
 
 
 def _explain_rejection(
@@ -232,7 +238,9 @@ def _settle_round(
     draw: Callable[[Iterator[float], int], RoundResult],
     session_id: int | None,
     claim: idempotency.Claim | None,
+    fx: Effects,
 ) -> dict[str, Any]:
+    """Draw, settle in one statement, and queue the round's effects on ``fx``."""
     result = draw(fairness.floats(seed.server_seed, seed.client_seed, seed.nonce), seed.pity)
     pity_after = int(getattr(result, "pity", seed.pity))
     detail = result.to_dict()
@@ -290,7 +298,6 @@ def _settle_round(
     seed_cache.put(user_id, replace(seed, nonce=seed.nonce + 1, pity=pity_after))
     level_up = settled.level > settled.old_level
     round_event["payload"].update(settled.state())
-    fx = Effects()
     fx.publish(round_event)
     if level_up:
         level_event["payload"].update(
@@ -300,7 +307,6 @@ def _settle_round(
         )
         fx.publish(level_event)
     fx.touch(user_id)
-    fx.run()
     return {
         **response,
         "gold_balance": settled.balance,

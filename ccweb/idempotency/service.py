@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import sqlalchemy.exc
 from flask import Response, g, has_request_context, make_response, request
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -222,6 +223,14 @@ def idempotent(fn: F) -> F:
             resp = make_response(fn(*args, **kwargs))
         except AlreadyCompleted:
             return _stored(claim)
+        except (
+            sqlalchemy.exc.OperationalError,
+            sqlalchemy.exc.InterfaceError,
+            sqlalchemy.exc.TimeoutError,
+        ):
+            # PostgreSQL is down or hung: releasing would wait for it again; the open
+            # claim is taken over by a retry once it is stale
+            raise
         except BaseException:
             _release(claim)
             raise

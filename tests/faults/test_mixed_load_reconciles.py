@@ -85,7 +85,7 @@ class Player(threading.Thread):
                         lambda k=key: self.api.call("POST", "/api/streak/claim", None, key=k)
                     )
                 else:
-                    bet = random.choice((10, 50, 100))
+                    bet = random.choice((10, 20))  # players stay solvent for the whole run
                     self.answers[key] = until_answered(
                         lambda k=key, b=bet: self.api.spin(key=k, bet=b)
                     )

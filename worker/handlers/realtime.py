@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from redis.exceptions import NoScriptError
+
 from ccweb.redis_client import get_redis, reload_scripts
 from realtime.history import queue_push
 from realtime.messages import PUSHED_EVENT_TYPES, to_messages
@@ -31,7 +33,7 @@ def handle(entries: Sequence[Entry]) -> None:
                 queue_push(pipe, entry.envelope["user_id"], message, f"{entry.event_id}:{n}")
         results = pipe.execute(raise_on_error=False)
         errors = [r for r in results if isinstance(r, Exception)]
-        if attempt == 1 and any("NOSCRIPT" in str(r) for r in errors):
+        if attempt == 1 and any(isinstance(r, NoScriptError) for r in errors):
             reload_scripts(client)  # Redis restarted or flushed its scripts: send again
             continue
         if errors:
