@@ -12,18 +12,13 @@ every bound, so a regression fails instead of hanging the run.
 
 from __future__ import annotations
 
-import http.client
-import json
-import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import psycopg2
 
 from ccweb.db_timeouts import ANSWER_MARGIN_S
+from tests.faults.api import HTTP_TIMEOUT_S, Api, Reply, concurrently, ledger_matches_balance
 from tests.faults.stores import FaultStack
 from tests.processes import log_text, wait_for
 
@@ -46,97 +41,12 @@ TIMEOUTS = {
 REDIS_BOUND_S = REDIS_TIMEOUT_S
 PG_BOUND_S = DB_POOL_TIMEOUT_S + DB_STATEMENT_TIMEOUT_S + ANSWER_MARGIN_S
 SLACK_S = 1.5  # scheduling on a busy shared machine; a hang would last HTTP_TIMEOUT_S
-HTTP_TIMEOUT_S = 20.0
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-    seconds: float
-
-
-class Api:
-    """One fresh HTTP connection per call, timed from send to the end of the body."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.token = ""
-
-    def call(
-        self, method: str, path: str, body: dict | None = None, key: str | None = None
-    ) -> Reply:
-        headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if key:
-            headers["X-Idempotency-Key"] = key
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT_S)
-        started = time.monotonic()
-        try:
-            conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        finally:
-            conn.close()
-        seconds = time.monotonic() - started
-        data = json.loads(raw) if raw else None
-        return Reply(resp.status, data, {k.lower(): v for k, v in resp.getheaders()}, seconds)
-
-    def signup(self) -> dict[str, Any]:
-        """A new player of its own (the module's tests share one database)."""
-        site_id = f"hang_{secrets.token_hex(4)}"
-        reply = self.call(
-            "POST",
-            "/api/auth/signup",
-            {
-                "site_id": site_id,
-                "nickname": site_id[-12:],
-                "password": "pass-1234-x",
-                "invite_code": "5858",
-            },
-        )
-        assert reply.status == 201, reply
-        self.token = reply.body["access_token"]
-        return {"id": reply.body["user"]["id"], "site_id": site_id, "password": "pass-1234-x"}
-
-    def spin(self, key: str | None = None) -> Reply:
-        return self.call("POST", "/api/games/slot/spin", {"bet": 10}, key=key)
-
-
-def concurrently(calls: dict[str, Callable[[], Reply]]) -> dict[str, Reply]:
-    """Run the calls at the same moment (threads); their replies by name."""
-    replies: dict[str, Reply] = {}
-    errors: list[BaseException] = []
-
-    def run(name: str, fn: Callable[[], Reply]) -> None:
-        try:
-            replies[name] = fn()
-        except BaseException as exc:  # reported below with the call's name
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=item) for item in calls.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(HTTP_TIMEOUT_S + 5)
-    assert not errors, errors
-    return replies
 
 
 def assert_unavailable(reply: Reply) -> None:
     assert reply.status == 503, reply
     assert reply.body["error"]["code"] == "SERVICE_UNAVAILABLE", reply
     assert reply.headers.get("retry-after") == "1", reply
-
-
-def ledger_matches_balance(stack: FaultStack, user_id: int) -> bool:
-    balance = stack.scalar("SELECT gold_balance FROM users WHERE id = %s", (user_id,))
-    ledger = stack.scalar(
-        "SELECT COALESCE(sum(delta_gold), 0) FROM wallet_ledger WHERE user_id = %s", (user_id,)
-    )
-    return balance == ledger
 
 
 def test_paused_redis_costs_a_request_at_most_the_redis_timeout_then_recovers(
