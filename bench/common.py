@@ -110,18 +110,24 @@ def server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=0.5)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_healthy(base, 100)
         yield base
     finally:
         for p in (proc, side):
             if p is not None:
                 p.terminate()
                 p.wait(timeout=10)
+
+
+def wait_healthy(base: str, attempts: int) -> bool:
+    """Poll ``/health`` every 0.1 s until it answers; False if it never did."""
+    for _ in range(attempts):
+        try:
+            urllib.request.urlopen(base + "/health", timeout=0.5)
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def post_json(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:

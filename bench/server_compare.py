@@ -26,12 +26,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from bench.common import ROOT, free_port, fresh_run, run_wrk_players
+from bench.common import ROOT, free_port, fresh_run, run_wrk_players, wait_healthy
 from bench.cpu_cost import cpu_seconds
 from bench.play import players
 
@@ -87,13 +86,7 @@ def serve(command: str, processes: int) -> Iterator[tuple[str, int]]:
     proc = subprocess.Popen(argv, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=0.5)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
+        if not wait_healthy(base, 200):
             raise RuntimeError(f"{command} did not start")
         time.sleep(1.0)  # every process up (the first answer proves only one)
         yield base, proc.pid
