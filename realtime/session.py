@@ -203,7 +203,10 @@ class Session:
         self._push(seq, text)
 
     def _catch_up(self) -> None:
-        missed = history.read_since(self.redis, self.user_id, self.epoch, self.last)
+        epoch = self.epoch
+        if epoch is None:  # the player's stream began after the opening: all of it is new
+            epoch = history.position(self.redis, self.user_id)[0]
+        missed = history.read_since(self.redis, self.user_id, epoch, self.last)
         if missed is None:
             self._resync()
             return
