@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -144,3 +145,24 @@ def progress_consumer(rds: redis.Redis, settings: Settings, name: str = "p1") ->
     consumer = GroupConsumer(rds, settings, progress.GROUP, progress.handle, name)
     consumer.ensure_groups()
     return consumer
+
+
+def relay_exactly(rds, settings, n: int, timeout: float = 10.0, **kwargs) -> list[int]:  # type: ignore[no-untyped-def]
+    """``relay_once`` until ``n`` rows were published; returns the non-zero batch sizes.
+
+    The relay publishes only rows of transactions older than every transaction still
+    running anywhere on the PostgreSQL server (the snapshot's xmin is cluster-wide), so a
+    neighbour's open transaction — another test run, ``make run`` serving players — can
+    hold it back for a moment: by design it waits, and so does this."""
+    from ccweb.outbox.relay import relay_once
+
+    batches: list[int] = []
+    deadline = time.monotonic() + timeout
+    while sum(batches) < n and time.monotonic() < deadline:
+        got = relay_once(rds, settings, **kwargs)
+        if got:
+            batches.append(got)
+        else:
+            time.sleep(0.05)
+    assert sum(batches) == n, (batches, n)
+    return batches

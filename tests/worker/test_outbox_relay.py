@@ -19,6 +19,7 @@ from tests.worker._support import (
     emit_event,
     metric,
     outbox_rows,
+    relay_exactly,
     stream_entries,
     user_stream,
 )
@@ -123,7 +124,7 @@ def test_relay_publishes_what_the_fast_path_missed_exactly_once(
     assert all_entries(rds, settings) == []
     assert pending_count() == 1
 
-    assert relay_once(rds, settings, grace_s=0) == 1
+    relay_exactly(rds, settings, 1, grace_s=0)
     entries = stream_entries(rds, user_stream(settings, user_id))
     assert [f["event_id"] for _, f in entries] == [env["event_id"]]
     assert json.loads(entries[0][1]["data"]) == env
@@ -150,7 +151,7 @@ def test_relay_after_fast_path_marks_without_duplicating(settings, rds, user_id)
     env = emit_event(user_id)
     before = metric("cc_outbox_published_total", path="relay", result="duplicate")
 
-    assert relay_once(rds, settings, grace_s=0) == 1
+    relay_exactly(rds, settings, 1, grace_s=0)
     assert [f["event_id"] for _, _, f in all_entries(rds, settings)] == [env["event_id"]]
     assert outbox_rows()[0]["published"]
     assert metric("cc_outbox_published_total", path="relay", result="duplicate") == before + 1
@@ -166,10 +167,8 @@ def test_relay_publishes_in_outbox_id_order_across_batches(settings, rds, fast_p
         for u in users:
             emitted[u].append(emit_event(u, events.GAME_ROUND, seq=i)["event_id"])
 
-    rounds = 0
-    while relay_once(rds, settings, grace_s=0, limit=2):
-        rounds += 1
-    assert rounds == 5  # 10 rows, 2 per batch
+    batches = relay_exactly(rds, settings, 10, grace_s=0, limit=2)
+    assert max(batches) == 2  # 10 rows, at most 2 per batch
 
     ids_in_order = [r["event_id"] for r in outbox_rows()]
     for u in users:
@@ -206,6 +205,6 @@ def test_fast_path_survives_redis_forgetting_its_scripts(settings, rds, user_id)
 def test_relay_survives_redis_forgetting_its_scripts(settings, rds, user_id, fast_path_off):
     env = emit_event(user_id)
     rds.script_flush()
-    assert relay_once(rds, settings, grace_s=0) == 1
+    relay_exactly(rds, settings, 1, grace_s=0)
     entries = stream_entries(rds, user_stream(settings, user_id))
     assert [f["event_id"] for _, f in entries] == [env["event_id"]]

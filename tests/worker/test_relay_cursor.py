@@ -13,7 +13,7 @@ from ccweb.db import in_transaction, session_factory
 from ccweb.effects import emit
 from ccweb.outbox.relay import pending_count, prune, relay_once
 from tests.factories import create_user
-from tests.worker._support import all_entries, outbox_rows
+from tests.worker._support import all_entries, outbox_rows, relay_exactly
 
 
 def test_a_late_committing_transaction_is_not_skipped(rds, settings, fast_path_off):
@@ -31,7 +31,7 @@ def test_a_late_committing_transaction_is_not_skipped(rds, settings, fast_path_o
         slow.commit()
     finally:
         slow.close()
-    assert relay_once(rds, settings, grace_s=0) == 2
+    relay_exactly(rds, settings, 2, grace_s=0)
     published = [fields["data"] for _, _, fields in all_entries(rds, settings)]
     assert sorted('"which": "A"' in d for d in published) == [False, True]
     assert all(r["published"] for r in outbox_rows()) and pending_count() == 0
@@ -49,9 +49,9 @@ def test_an_earlier_transaction_is_published_while_a_later_one_is_open(
         emit(early, events.ACHIEVEMENT_UNLOCKED, b_user, {"which": "B"})
         emit(slow, events.ACHIEVEMENT_UNLOCKED, a_user, {"which": "A"})
         early.commit()
-        assert relay_once(rds, settings, grace_s=0) == 1
+        relay_exactly(rds, settings, 1, grace_s=0)
         slow.commit()
-        assert relay_once(rds, settings, grace_s=0) == 1
+        relay_exactly(rds, settings, 1, grace_s=0)
     finally:
         early.close()
         slow.close()
@@ -62,7 +62,7 @@ def test_prune_deletes_only_published_rows_older_than_retention(rds, settings, f
     uid = create_user()["id"]
     for _ in range(3):
         in_transaction(lambda s: emit(s, events.ACHIEVEMENT_UNLOCKED, uid, {}))
-    assert relay_once(rds, settings, grace_s=0, limit=2) == 2  # two behind the cursor
+    assert relay_exactly(rds, settings, 2, grace_s=0, limit=2) == [2]  # two behind the cursor
     in_transaction(
         lambda s: s.execute(text("UPDATE outbox SET created_at = created_at - interval '2 days'"))
     )
@@ -78,7 +78,7 @@ def test_prune_drains_more_than_one_batch_per_call(rds, settings, fast_path_off)
     uid = create_user()["id"]
     for _ in range(7):
         in_transaction(lambda s: emit(s, events.ACHIEVEMENT_UNLOCKED, uid, {}))
-    assert relay_once(rds, settings, grace_s=0) == 7
+    relay_exactly(rds, settings, 7, grace_s=0)
     in_transaction(
         lambda s: s.execute(text("UPDATE outbox SET created_at = created_at - interval '2 days'"))
     )
