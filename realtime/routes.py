@@ -13,7 +13,8 @@ queue — ends as soon as the client goes (PERFORMANCE.md trap 4) and unregister
 
 SSE: same messages as ``data:`` lines with ``id: <seq>`` on pushes; ``Last-Event-ID`` (or
 ``?since=``) with ``?epoch=`` resumes; a comment line every heartbeat keeps proxies from
-closing it and finds dead peers. SSE cannot carry a refresh: at token expiry the stream
+closing it and finds dead peers (a client that left is noticed at the next write, the
+heartbeat at the latest: SSE has no reader). SSE cannot carry a refresh: at token expiry the stream
 sends ``{"type":"closed","data":{"code":4401,"reason":"TOKEN_EXPIRED"}}`` and ends; the
 client reconnects with a new token and its ``Last-Event-ID``.
 """
@@ -34,6 +35,7 @@ from simple_websocket import ConnectionClosed
 
 from ccweb.config import get_settings
 from ccweb.errors import Unauthorized, ValidationFailed
+from ccweb.http.validation import doc
 from ccweb.metrics import WS_ACTIVE
 from realtime.hub import CLIENT, GONE, get_hub
 from realtime.session import Closed, Gone, Session, authenticate
@@ -82,6 +84,12 @@ def _shutdown(conn: socket.socket | None) -> None:
 
 
 @sock.route("/sync", bp=bp)
+@doc(
+    "WebSocket (upgrade): sync_connected, initial_state, then the player's pushes; "
+    "?token= or Bearer, ?since=&epoch= to resume; token problems close with 4401",
+    status=101,
+    tags=("realtime",),
+)
 def sync(ws: Any) -> None:
     settings = get_settings()
     session: Session | None = None
@@ -138,6 +146,11 @@ def _start_reader(ws: Any, session: Session) -> None:
 
 
 @bp.get("/stream")
+@doc(
+    "Server-Sent Events: the same messages, id = seq; Last-Event-ID + ?epoch= resumes",
+    errors=(401,),
+    tags=("realtime",),
+)
 def stream() -> Response:
     settings = get_settings()
     try:

@@ -12,7 +12,9 @@ Order and no duplicates (per connection):
    snapshot, read before the loop: an idle connection holds no database connection),
    then, when the client gave ``since`` and ``epoch``, the missed messages from the
    history — or ``resync_required`` and a fresh ``initial_state`` when that cannot be
-   told exactly;
+   told exactly. ``initial_state.seq`` is the position the snapshot already reflects;
+   backfilled messages (at or below it) still follow, so the client can show what
+   happened while it was away;
 3. live messages whose ``seq`` is not above the last one sent are dropped (already sent
    by the backfill); a gap (announcements lost while the hub reconnected) is filled from
    the history; a live message from another epoch (the history was lost) →
