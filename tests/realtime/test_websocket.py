@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+import websocket
 
 from ccweb.redis_client import reload_scripts
 from realtime import history
@@ -201,3 +202,29 @@ def _active(stack: Stack) -> float:
         if line.startswith('cc_ws_active_connections{transport="websocket"}'):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_heartbeat_keeps_a_live_socket_and_drops_a_silent_one(start_stack) -> None:
+    stack = start_stack(CC_WS_HEARTBEAT_S="0.3")
+    user = create_user(gold=10_000)
+    token = stack.login(user)
+    live = Ws.connect(stack.url(token=token))
+    live.opening()
+    silent = Ws.connect(stack.url(token=token))
+    silent.opening()
+    assert _active(stack) == 2
+    # the live client reads (websocket-client answers pings while it reads); the silent
+    # one never does, so it never answers a ping and the server closes it
+    live.conn.settimeout(0.2)
+    deadline = time.monotonic() + 10
+    while _active(stack) > 1 and time.monotonic() < deadline:
+        try:
+            live.recv()
+        except websocket.WebSocketTimeoutException:
+            pass
+    assert _active(stack) == 1
+    live.conn.settimeout(10)
+    spin = stack.spin(token)
+    assert live.until("stats_update")["data"]["round_id"] == spin["round_id"]
+    live.close()
+    silent.close()
