@@ -131,6 +131,32 @@ def spin_at_rate(base: str, tokens: list[str], rate: float, seconds: float) -> i
     return done[0]
 
 
+def server_buckets(base: str) -> dict[float, float]:
+    """The server's ``cc_realtime_push_latency_seconds`` cumulative buckets (le → count)."""
+    host = urlsplit(base)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("cc_realtime_push_latency_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.split()[-1])
+    return out
+
+
+def bucket_pct(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound (ms) of the bucket holding quantile ``q`` of what was observed between
+    two scrapes: the server's own view (event time → handed to the socket)."""
+    delta = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = delta[-1][1] if delta else 0.0
+    for le, count in delta:
+        if total and count >= q * total:
+            return le * 1000
+    return float("nan")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -159,7 +185,10 @@ def main() -> None:
         gevent.sleep(1)
         base_rss = rss_kib(pid)
         print(f"web process RSS with no socket: {base_rss / 1024:.1f} MiB")
-        print(" sockets  delivered  p50 ms  p95 ms  p99 ms  KiB/socket  spins/s")
+        print(
+            " sockets  delivered  p50 ms  p95 ms  p99 ms  KiB/socket  spins/s"
+            "  server p50/p95 ≤ ms (bucket bounds)"
+        )
         crossed = None
         for target in steps:
             while clients.open + clients.errors < target:
@@ -169,15 +198,18 @@ def main() -> None:
             gevent.sleep(2)  # openings done
             per_socket = (rss_kib(pid) - base_rss) / max(1, clients.open)
             clients.latencies = []
+            before = server_buckets(base)
             clients.recording = True
             spins = spin_at_rate(base, tokens, args.rate, args.seconds)
             gevent.sleep(1)
             clients.recording = False
+            after = server_buckets(base)
             lat = clients.latencies
             p95 = pct(lat, 0.95)
             print(
                 f" {clients.open:7d}  {len(lat):9d}  {pct(lat, 0.5):6.1f}  {p95:6.1f}"
                 f"  {pct(lat, 0.99):6.1f}  {per_socket:10.1f}  {spins / args.seconds:7.1f}"
+                f"  {bucket_pct(before, after, 0.5):.0f}/{bucket_pct(before, after, 0.95):.0f}"
                 + (f"   ({clients.errors} failed to connect)" if clients.errors else "")
             )
             if crossed is None and p95 >= TARGET_P95_MS:
