@@ -48,6 +48,7 @@ CATCH_UP = "catch_up"  # ("catch_up",): the listener reconnected, announcements 
 REVOKED = "revoked"  # ("revoked", "jti:<id>" | "fam:<id>"): a token was revoked
 CLIENT = "client"  # ("client", text): a message from the client (WebSocket)
 GONE = "gone"  # ("gone",): the client left
+SHUTDOWN = "shutdown"  # ("shutdown",): the server is stopping
 
 BACKOFF_S = (0.1, 5.0)  # first and longest wait before reconnecting to Redis
 
@@ -105,6 +106,12 @@ class Hub:
 
     def count(self) -> int:
         return sum(len(s) for s in self.subscribers.values())
+
+    def close_all(self) -> None:
+        """Ask every local connection to close with 1001 (going away), e.g. on SIGTERM
+        before the server drains: clients reconnect (with ``since``) to another process at
+        once instead of waiting for the drain to cut them."""
+        self.broadcast((SHUTDOWN,))
 
     def broadcast(self, item: tuple[Any, ...]) -> None:
         for subs in list(self.subscribers.values()):

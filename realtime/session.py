@@ -47,9 +47,10 @@ from ccweb.metrics import REALTIME_PUSH_LATENCY, WS_RESYNCS
 from ccweb.redis_client import get_redis
 from ccweb.streak.service import utc_today
 from realtime import history
-from realtime.hub import CATCH_UP, CLIENT, GONE, MESSAGE, REVOKED, Hub, Subscriber
+from realtime.hub import CATCH_UP, CLIENT, GONE, MESSAGE, REVOKED, SHUTDOWN, Hub, Subscriber
 
 UNAUTHORIZED = 4401  # WebSocket close code for every token problem (reason = error code)
+GOING_AWAY = 1001  # the server is stopping: reconnect (elsewhere) with since/epoch
 TRY_AGAIN = 1013  # the hub could not subscribe in time (Redis unavailable)
 HUB_READY_TIMEOUT_S = 5.0
 
@@ -188,6 +189,8 @@ class Session:
             self._client(item[1])
         elif kind == GONE:
             raise Gone()
+        elif kind == SHUTDOWN:
+            raise Closed(GOING_AWAY, "SHUTTING_DOWN")
 
     def _live(self, epoch: str, seq: int, text: str) -> None:
         if self.epoch is None:

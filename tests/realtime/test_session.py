@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ccweb.auth import tokens
 from ccweb.redis_client import get_redis, reload_scripts
 from realtime import history
 from realtime.hub import CATCH_UP, Hub, Subscriber
-from realtime.session import Session
+from realtime.session import GOING_AWAY, Closed, Session
 from tests.factories import create_user, login
 
 
@@ -81,3 +83,12 @@ def test_a_full_queue_drops_the_subscriber_once() -> None:
     assert not sub.offer(("msg", "e", 3, "{}"))
     assert not sub.offer(("msg", "e", 4, "{}"))
     assert sub.slow and kills == [1] and sub.queue.qsize() == 2
+
+
+def test_close_all_ends_every_connection_with_going_away(client, settings) -> None:
+    session, hub = _session(client, settings)
+    hub.close_all()
+    with pytest.raises(Closed) as closed:
+        session.step()
+    assert closed.value.code == GOING_AWAY
+    hub.stop()
