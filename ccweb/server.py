@@ -116,6 +116,11 @@ def _serve(listener: socket.socket | None) -> None:
 
     def stop(*_: Any) -> None:
         log.info("shutting down web server (pid %d)", os.getpid())
+        # imported here: the hub pulls in prometheus_client, which the pre-fork parent must
+        # not load before it has set PROMETHEUS_MULTIPROC_DIR
+        from realtime.hub import close_local_sockets
+
+        close_local_sockets()  # realtime sockets would otherwise hold the drain to its end
         server.close()  # serve_forever then drains the pool
 
     gevent.signal_handler(signal.SIGTERM, stop)

@@ -208,3 +208,11 @@ def wait_ready(hub: Hub, timeout: float) -> bool:
         if time.monotonic() > deadline:
             return False
     return True
+
+
+def close_local_sockets() -> None:
+    """Close this process's sockets with 1001 (shutdown), if a hub was ever started: a
+    clean close tells clients to reconnect (to another process) instead of reading a
+    connection cut mid-frame."""
+    if _instance is not None:
+        _instance[1].close_all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import time
 
 import pytest
@@ -228,3 +229,13 @@ def test_heartbeat_keeps_a_live_socket_and_drops_a_silent_one(start_stack) -> No
     assert live.until("stats_update")["data"]["round_id"] == spin["round_id"]
     live.close()
     silent.close()
+
+
+def test_server_shutdown_closes_sockets_cleanly(stack: Stack, player: Player) -> None:
+    """SIGTERM closes every socket with 1001 (going away) at once — the client knows to
+    reconnect — instead of cutting the connection mid-frame at the end of the drain."""
+    ws = Ws.connect(stack.url(token=player.token))
+    ws.opening()
+    stack.server.send_signal(signal.SIGTERM)
+    assert ws.close_status()[0] == 1001
+    assert stack.server.wait(10) == 0
