@@ -8,6 +8,8 @@ keeps a partition's stream and its dedupe keys on one shard.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -65,6 +67,36 @@ def get_redis(settings: Settings | None = None, *, blocking_ms: int = 0) -> redi
             **redis_options(settings, blocking_ms),  # type: ignore[arg-type]
         )
     return client
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+
+
+class PerRedis(Generic[S]):
+    """One long-lived object per process for the current Redis URL and key prefix (a
+    listener greenlet, an in-process cache), made by ``make(client, settings)``; made
+    anew — the old one stopped — when the settings point elsewhere (tests do)."""
+
+    def __init__(self, make: Callable[[redis.Redis, Settings], S]) -> None:
+        self._make = make
+        self._current: tuple[str, S] | None = None
+
+    def get(self) -> S:
+        s = get_settings()
+        ident = f"{s.redis_url}|{s.redis_prefix}"
+        if self._current is None or self._current[0] != ident:
+            if self._current is not None:
+                self._current[1].stop()
+            self._current = (ident, self._make(get_redis(s), s))
+        return self._current[1]
+
+    def current(self) -> S | None:
+        """The object if one was made (without making one)."""
+        return None if self._current is None else self._current[1]
 
 
 def key(*parts: object, settings: Settings | None = None) -> str:

@@ -35,9 +35,9 @@ from typing import Any
 
 import redis
 
-from ccweb.config import Settings, get_settings
+from ccweb.config import Settings
 from ccweb.metrics import WS_DROPPED_SLOW
-from ccweb.redis_client import get_redis
+from ccweb.redis_client import PerRedis
 from realtime import history
 
 log = logging.getLogger(__name__)
@@ -186,19 +186,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-_instance: tuple[str, Hub] | None = None
+_hubs: PerRedis[Hub] = PerRedis(Hub)
 
 
 def get_hub() -> Hub:
     """The process hub (one per Redis URL + prefix)."""
-    global _instance
-    s = get_settings()
-    ident = f"{s.redis_url}|{s.redis_prefix}"
-    if _instance is None or _instance[0] != ident:
-        if _instance is not None:
-            _instance[1].stop()
-        _instance = (ident, Hub(get_redis(s), s))
-    return _instance[1]
+    return _hubs.get()
 
 
 def wait_ready(hub: Hub, timeout: float) -> bool:
@@ -214,5 +207,6 @@ def close_local_sockets() -> None:
     """Close this process's sockets with 1001 (shutdown), if a hub was ever started: a
     clean close tells clients to reconnect (to another process) instead of reading a
     connection cut mid-frame."""
-    if _instance is not None:
-        _instance[1].close_all()
+    hub = _hubs.current()
+    if hub is not None:
+        hub.close_all()

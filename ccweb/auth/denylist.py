@@ -28,8 +28,8 @@ from typing import Any
 import redis
 
 from ccweb import clock
-from ccweb.config import Settings, get_settings
-from ccweb.redis_client import get_redis
+from ccweb.config import Settings
+from ccweb.redis_client import PerRedis
 
 log = logging.getLogger(__name__)
 RELOAD_S = 60.0
@@ -115,16 +115,9 @@ class Denylist:
         self._stop.set()
 
 
-_instance: tuple[str, Denylist] | None = None
+_denylists: PerRedis[Denylist] = PerRedis(Denylist)
 
 
 def denylist() -> Denylist:
     """The process denylist (one per Redis URL + prefix)."""
-    global _instance
-    s = get_settings()
-    ident = f"{s.redis_url}|{s.redis_prefix}"
-    if _instance is None or _instance[0] != ident:
-        if _instance is not None:
-            _instance[1].stop()
-        _instance = (ident, Denylist(get_redis(s), s))
-    return _instance[1]
+    return _denylists.get()
