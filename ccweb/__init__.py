@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
     from ccweb.rewards.routes import bp as rewards_bp
+    from ccweb.shop.routes import bp as shop_bp
     from ccweb.streak.routes import bp as streak_bp
     from realtime.routes import init_app as init_realtime
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         dashboard_bp,
         liveops_bp,
         liveops_admin_bp,
+        shop_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)

@@ -43,12 +43,13 @@ FAST_PATH_ENABLED = True
 class Effects:
     """The after-commit effects of one unit of work."""
 
-    __slots__ = ("_callbacks", "content", "events", "players")
+    __slots__ = ("_callbacks", "content", "counters", "events", "players")
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.players: set[int] = set()
         self.content = False
+        self.counters: set[str] = set()
         self._callbacks: list[Callable[[], Any]] = []
 
     def publish(self, *envelopes: dict[str, Any]) -> None:
@@ -63,6 +64,11 @@ class Effects:
         """Content every player sees changed (an event or mission was edited)."""
         self.content = True
 
+    def bump(self, *version_keys: str) -> None:
+        """INCR these Redis version keys after commit (a shared cache keyed on them, e.g.
+        the shop catalog's stock version, renders again)."""
+        self.counters.update(version_keys)
+
     def after(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` after commit (process-local work, e.g. forgetting a cached seed)."""
         self._callbacks.append(fn)
@@ -76,9 +82,9 @@ class Effects:
         if self.events and FAST_PATH_ENABLED:
             published = list(self.events)
             fills.append(lambda pipe: _queue_publish(pipe, published))
-        if self.players or self.content:
-            players, content = set(self.players), self.content
-            fills.append(lambda pipe: player_versions.queue_bumps(pipe, players, content))
+        if self.players or self.content or self.counters:
+            players, content, counters = set(self.players), self.content, set(self.counters)
+            fills.append(lambda pipe: player_versions.queue_bumps(pipe, players, content, counters))
         redis_flush.run(fills)
         for fn in self._callbacks:
             try:

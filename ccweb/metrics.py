@@ -68,6 +68,39 @@ WS_DROPPED_SLOW = Counter(
 WS_RESYNCS = Counter(
     "cc_ws_resyncs_total", "resync_required sent (history lost, epoch changed, position too old)"
 )
+SHOP_PURCHASE_ATTEMPTS = Counter(
+    "cc_shop_purchase_attempt_total",
+    "Purchase requests by idempotency state (new, replay, in_progress, failed) and failure"
+    " reason (the error code; empty unless failed)",
+    ["state", "reason"],
+)
+SHOP_PURCHASE_LATENCY = Histogram(
+    "cc_shop_purchase_latency_seconds",
+    "Purchase request time inside the service (lock, checks, the purchase statement)",
+    ["result"],
+    buckets=(0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+SHOP_STOCK_LEVEL = Gauge(
+    "cc_shop_stock_level",
+    "Remaining stock of a limited product, as last read by a purchase or the catalog",
+    ["sku"],
+    multiprocess_mode="mostrecent",
+)
+SHOP_SETTLEMENTS = Counter(
+    "cc_shop_settlement_total",
+    "Settlement callbacks by outcome (settled, voided, replayed, rejected)",
+    ["result"],
+)
+SHOP_SETTLEMENT_LATENCY = Histogram(
+    "cc_shop_settlement_latency_seconds",
+    "Conversion purchase to its final settlement (settled or voided)",
+    ["status"],
+    buckets=(1, 5, 15, 60, 300, 900, 3600, 86400),
+)
+SHOP_UNRECOVERED_GOLD = Counter(
+    "cc_shop_settlement_unrecovered_gold_total",
+    "Gold of voided conversions that could not be reversed (already spent)",
+)
 SQL_SECONDS = Histogram(
     "cc_sql_seconds",
     "SQL statement time by verb",

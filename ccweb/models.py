@@ -18,6 +18,7 @@ from ccweb.liveops.models import (
 )
 from ccweb.ops.models import ProcessedEvent, UserDailyActivity
 from ccweb.outbox.models import OutboxEvent, RelayCursor
+from ccweb.shop.models import Product, Purchase, SettlementCallback, SigningKey
 from ccweb.streak.models import Streak
 from ccweb.users.models import User
 from ccweb.wallet.models import LedgerEntry
@@ -39,9 +40,13 @@ __all__ = [
     "Mission",
     "OutboxEvent",
     "ProcessedEvent",
+    "Product",
+    "Purchase",
     "RefreshToken",
     "RelayCursor",
     "RevealedSeed",
+    "SettlementCallback",
+    "SigningKey",
     "Streak",
     "User",
     "UserAchievement",

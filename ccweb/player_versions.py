@@ -24,9 +24,18 @@ def content_key() -> str:
     return key("dash", "content")
 
 
-def queue_bumps(pipe: Any, user_ids: Iterable[int], content: bool = False) -> None:
-    """Queue the version bumps on a Redis pipeline."""
+def shop_stock_key() -> str:
+    """Bumped whenever a limited product's stock changes (the catalog shows it)."""
+    return key("shop", "stock")
+
+
+def queue_bumps(
+    pipe: Any, user_ids: Iterable[int], content: bool = False, keys: Iterable[str] = ()
+) -> None:
+    """Queue the version bumps on a Redis pipeline (``keys``: other version keys)."""
     for uid in user_ids:
         pipe.incr(version_key(uid))
     if content:
         pipe.incr(content_key())
+    for k in keys:
+        pipe.incr(k)
