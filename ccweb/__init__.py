@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
     from ccweb.rewards.routes import bp as rewards_bp
+    from ccweb.shop.admin_routes import bp as shop_admin_bp
     from ccweb.shop.routes import bp as shop_bp
+    from ccweb.shop.webhook_routes import bp as shop_webhook_bp
     from ccweb.streak.routes import bp as streak_bp
     from realtime.routes import init_app as init_realtime
 
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         liveops_bp,
         liveops_admin_bp,
         shop_bp,
+        shop_admin_bp,
+        shop_webhook_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)
