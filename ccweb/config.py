@@ -82,6 +82,9 @@ class Settings:
     worker_metrics_port: int = 0  # CC_WORKER_METRICS_PORT: 0 = no HTTP metrics server
     worker_nice: int = 0  # CC_WORKER_NICE: CPU niceness increment of the worker process
     idempotency_stale_s: float = 10.0  # CC_IDEMPOTENCY_STALE_S: take over an open key
+    shop_lock_ttl_s: float = 10.0  # CC_SHOP_LOCK_TTL_S: a purchase key's Redis lock lives this long
+    shop_velocity_limit: int = 10  # CC_SHOP_VELOCITY_LIMIT: purchase attempts per player ...
+    shop_velocity_window_s: int = 10  # CC_SHOP_VELOCITY_WINDOW_S: ... within this window
     ws_heartbeat_s: float = 25.0  # CC_WS_HEARTBEAT_S: realtime ping period (WebSocket, SSE)
     ws_queue_size: int = 256  # CC_WS_QUEUE_SIZE: messages a slow socket may owe, then drop it
     failpoints: str = ""  # CC_FAILPOINTS: fault tests only (ccweb/failpoints.py)
@@ -142,6 +145,9 @@ class Settings:
             worker_metrics_port=_int("CC_WORKER_METRICS_PORT", cls.worker_metrics_port),
             worker_nice=_int("CC_WORKER_NICE", cls.worker_nice),
             idempotency_stale_s=_float("CC_IDEMPOTENCY_STALE_S", cls.idempotency_stale_s),
+            shop_lock_ttl_s=_float("CC_SHOP_LOCK_TTL_S", cls.shop_lock_ttl_s),
+            shop_velocity_limit=_int("CC_SHOP_VELOCITY_LIMIT", cls.shop_velocity_limit),
+            shop_velocity_window_s=_int("CC_SHOP_VELOCITY_WINDOW_S", cls.shop_velocity_window_s),
             ws_heartbeat_s=_float("CC_WS_HEARTBEAT_S", cls.ws_heartbeat_s),
             ws_queue_size=_int("CC_WS_QUEUE_SIZE", cls.ws_queue_size),
             failpoints=_env("CC_FAILPOINTS", ""),

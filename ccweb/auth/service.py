@@ -5,62 +5,26 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits import RateLimitItem
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ccweb import clock, events
+from ccweb import events, ratelimit
 from ccweb.auth import tokens
 from ccweb.auth.passwords import hash_password, needs_rehash, verify_password
 from ccweb.config import get_settings
 from ccweb.effects import emit
 from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
 from ccweb.flags.service import get_flag
-from ccweb.redis_client import redis_options
 from ccweb.users.service import find_by_site_id, get_user, public_user
 from ccweb.wallet import ledger
 
-_limiter: tuple[str, MovingWindowRateLimiter] | None = None
 
-
-class _ClockedRedisStorage(RedisStorage):
-    """``limits``' Redis storage with the moments taken from :mod:`ccweb.clock`.
-
-    The library stamps moving-window entries with ``time.time()`` read inside its own
-    module; these are its two moving-window calls with the application's clock instead,
-    so a lockout passes when the clock says so (tests move it rather than wait out the
-    window). The Lua scripts and keys are the library's own."""
-
-    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        args = [clock.time(), limit, expiry, amount]
-        return bool(self.lua_acquire_moving_window([self.prefixed_key(key)], args))
-
-    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = clock.time()
-        window = self.lua_moving_window([self.prefixed_key(key)], [now - expiry, limit])
-        return (float(window[0]), int(window[1])) if window else (now, 0)
-
-
-def _login_limiter() -> MovingWindowRateLimiter:
-    """Failed-login counter per site_id: a moving window in Redis (the ``limits`` lib)."""
-    global _limiter
+def _login_item() -> RateLimitItem:
+    """Failed-login counter per site_id: a moving window in Redis (:mod:`ccweb.ratelimit`)."""
     s = get_settings()
-    if _limiter is None or _limiter[0] != s.redis_url + s.redis_prefix:
-        storage = _ClockedRedisStorage(
-            s.redis_url,
-            key_prefix=f"{s.redis_prefix}:limits",
-            **redis_options(s),  # type: ignore[arg-type]  # bounded waits, as every client
-        )
-        _limiter = (s.redis_url + s.redis_prefix, MovingWindowRateLimiter(storage))
-    return _limiter[1]
-
-
-def _login_item() -> RateLimitItemPerSecond:
-    s = get_settings()
-    return RateLimitItemPerSecond(s.login_max_failures, s.login_lock_window_s)
+    return ratelimit.per_window(s.login_max_failures, s.login_lock_window_s)
 
 
 def _session_response(session: Session, user: dict[str, Any]) -> dict[str, Any]:
@@ -143,10 +107,9 @@ def signup(
 def login(
     session: Session, *, site_id: str, password: str, admin_only: bool = False
 ) -> dict[str, Any]:
-    limiter, item, ident = _login_limiter(), _login_item(), site_id.lower()
+    limiter, item, ident = ratelimit.limiter(), _login_item(), site_id.lower()
     if not limiter.test(item, ident):
-        reset_at = limiter.get_window_stats(item, ident).reset_time
-        raise LoginLocked(int(reset_at - clock.time()) + 1)
+        raise LoginLocked(ratelimit.retry_after_s(item, ident))
     user = find_by_site_id(session, site_id)
     ok = verify_password(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["is_active"]:

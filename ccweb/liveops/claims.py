@@ -27,6 +27,7 @@ from ccweb.events import iso
 from ccweb.liveops import achievements
 from ccweb.liveops.rules import period_start, reward_totals
 from ccweb.outbox import writer
+from ccweb.users import inventory
 from ccweb.users.service import announce_level_up
 from ccweb.wallet.ledger import Attachment, Entry, GuardRejected, settle
 
@@ -71,12 +72,6 @@ _ACHIEVEMENT_STATE = text(
 _ACHIEVEMENT_GUARD = """UPDATE user_achievements SET claimed_at = now()
     WHERE user_id = :c_uid AND achievement_id = :c_row AND claimed_at IS NULL
     RETURNING 0 AS progress_version, claimed_at"""
-
-_ITEMS = """INSERT INTO user_items (user_id, item_code, quantity)
-    SELECT :it_uid, t.code, t.qty
-    FROM unnest(CAST(:it_codes AS text[]), CAST(:it_qty AS bigint[])) AS t(code, qty), upd
-    ON CONFLICT (user_id, item_code) DO UPDATE
-        SET quantity = user_items.quantity + EXCLUDED.quantity, updated_at = now()"""
 
 
 def claim_event(session: Session, user_id: int, event_id: int, now: datetime) -> dict[str, Any]:
@@ -209,18 +204,7 @@ def _pay(
         envelopes.append(claim_env)
         attachments.append(writer.attachment(claim_env, "cl"))
     if things:
-        attachments.append(
-            Attachment(
-                name="it",
-                sql=_ITEMS,
-                params={
-                    "it_uid": user_id,
-                    "it_codes": list(things),
-                    "it_qty": list(things.values()),
-                },
-                types={"it_codes": "text[]", "it_qty": "bigint[]"},
-            )
-        )
+        attachments.append(inventory.grant_attachment(user_id, things))
     settled = settle(
         session,
         user_id=user_id,
