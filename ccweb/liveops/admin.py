@@ -14,16 +14,14 @@ existing progress array, whose positions are aligned with the requirement list.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ccweb import effects
-from ccweb.admin import audit
-from ccweb.errors import Conflict, Duplicate, NotFound, ValidationFailed
+from ccweb.admin import audit, crud
+from ccweb.errors import Conflict, Duplicate, ValidationFailed
 from ccweb.events import iso
 from ccweb.liveops.views import event_out
 
@@ -115,11 +113,6 @@ def achievement_def_out(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Audit payloads are JSONB: datetimes become ISO strings."""
-    return {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
-
-
 # ---------------------------------------------------------------------------- SQL
 
 _PARTICIPATION_COUNTS = """
@@ -143,48 +136,6 @@ _ACHIEVEMENT_SELECT = """
         FROM user_achievements p WHERE p.achievement_id = d.id
     ) c ON true
 """
-_ACTIVE_FILTER = " WHERE (CAST(:active AS boolean) IS NULL OR d.is_active = :active)"
-
-
-def _insert(session: Session, table: str, fields: Mapping[str, Any]) -> int:
-    cols = list(fields)
-    stmt = text(
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
-        " RETURNING id"
-    ).bindparams(*(bindparam(c, type_=JSONB) for c in cols if c in JSON_COLUMNS))
-    return int(session.execute(stmt, dict(fields)).scalar_one())
-
-
-def _update(
-    session: Session, table: str, row_id: int, fields: Mapping[str, Any], versioned: bool
-) -> None:
-    sets = [f"{c} = :{c}" for c in fields]
-    if versioned:
-        sets += ["version = version + 1", "updated_at = now()"]
-    stmt = text(f"UPDATE {table} SET {', '.join(sets)} WHERE id = :id").bindparams(
-        *(bindparam(c, type_=JSONB) for c in fields if c in JSON_COLUMNS)
-    )
-    session.execute(stmt, {**fields, "id": row_id})
-
-
-def _lock(session: Session, table: str, row_id: int, what: str) -> Mapping[str, Any]:
-    row = (
-        session.execute(text(f"SELECT * FROM {table} WHERE id = :id FOR UPDATE"), {"id": row_id})
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"{what} not found", details={"id": row_id})
-    return dict(row)
-
-
-def _check_version(row: Mapping[str, Any], expected: int | None) -> None:
-    if expected is not None and expected != row["version"]:
-        raise Conflict(
-            "the definition changed since it was read",
-            code="VERSION_CONFLICT",
-            details={"expected_version": expected, "current_version": row["version"]},
-        )
 
 
 def _check_in_use(
@@ -210,36 +161,22 @@ def _check_in_use(
         )
 
 
-def _one(session: Session, select: str, row_id: int, what: str) -> Mapping[str, Any]:
-    row = session.execute(text(select + " WHERE d.id = :id"), {"id": row_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"{what} not found", details={"id": row_id})
-    return dict(row)
-
-
-def _many(
-    session: Session, select: str, order: str, active: bool | None, limit: int, offset: int
-) -> list[Mapping[str, Any]]:
-    return [
-        dict(r)
-        for r in session.execute(
-            text(select + _ACTIVE_FILTER + f" ORDER BY {order} LIMIT :limit OFFSET :offset"),
-            {"active": active, "limit": limit, "offset": offset},
-        ).mappings()
-    ]
-
-
 # ---------------------------------------------------------------------------- events
 
 
 def insert_event(session: Session, fields: Mapping[str, Any]) -> int:
     """Insert an event definition (no audit: callers record it). Returns its id."""
-    return _insert(session, "live_events", {k: fields[k] for k in EVENT_COLUMNS if k in fields})
+    return crud.insert_row(
+        session,
+        "live_events",
+        {k: fields[k] for k in EVENT_COLUMNS if k in fields},
+        JSON_COLUMNS,
+    )
 
 
 def create_event(session: Session, *, admin_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
     event_id = insert_event(session, fields)
-    audit.record(session, admin_id, "event.create", "event", event_id, _jsonable(fields))
+    audit.record(session, admin_id, "event.create", "event", event_id, crud.jsonable(fields))
     effects.of(session).touch_content()
     return get_event(session, event_id)
 
@@ -252,8 +189,8 @@ def update_event(
     fields: Mapping[str, Any],
     version: int | None,
 ) -> dict[str, Any]:
-    row = _lock(session, "live_events", event_id, "event")
-    _check_version(row, version)
+    row = crud.lock_row(session, "live_events", event_id, "event")
+    crud.check_version(row, version)
     starts_at = fields.get("starts_at", row["starts_at"])
     ends_at = fields.get("ends_at", row["ends_at"])
     if ends_at <= starts_at:
@@ -262,27 +199,27 @@ def update_event(
             details={"starts_at": iso(starts_at), "ends_at": iso(ends_at)},
         )
     _check_in_use(session, row, fields, EVENT_LOCKED, "event_participations", "event_id")
-    _update(session, "live_events", event_id, fields, versioned=True)
+    crud.update_row(session, "live_events", event_id, fields, JSON_COLUMNS, versioned=True)
     audit.record(
         session,
         admin_id,
         "event.update",
         "event",
         event_id,
-        {"changes": _jsonable(fields), "version": row["version"] + 1},
+        {"changes": crud.jsonable(fields), "version": row["version"] + 1},
     )
     effects.of(session).touch_content()
     return get_event(session, event_id)
 
 
 def get_event(session: Session, event_id: int) -> dict[str, Any]:
-    return event_def_out(_one(session, _EVENT_SELECT, event_id, "event"))
+    return event_def_out(crud.one_row(session, _EVENT_SELECT, event_id, "event"))
 
 
 def list_events(
     session: Session, *, active: bool | None, limit: int, offset: int
 ) -> dict[str, Any]:
-    rows = _many(session, _EVENT_SELECT, "d.id DESC", active, limit, offset)
+    rows = crud.many_rows(session, _EVENT_SELECT, "d.id DESC", active, limit, offset)
     return {"items": [event_def_out(r) for r in rows]}
 
 
@@ -290,12 +227,14 @@ def list_events(
 
 
 def insert_mission(session: Session, fields: Mapping[str, Any]) -> int:
-    return _insert(session, "missions", {k: fields[k] for k in MISSION_COLUMNS if k in fields})
+    return crud.insert_row(
+        session, "missions", {k: fields[k] for k in MISSION_COLUMNS if k in fields}, JSON_COLUMNS
+    )
 
 
 def create_mission(session: Session, *, admin_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
     mission_id = insert_mission(session, fields)
-    audit.record(session, admin_id, "mission.create", "mission", mission_id, _jsonable(fields))
+    audit.record(session, admin_id, "mission.create", "mission", mission_id, crud.jsonable(fields))
     effects.of(session).touch_content()
     return get_mission(session, mission_id)
 
@@ -308,30 +247,32 @@ def update_mission(
     fields: Mapping[str, Any],
     version: int | None,
 ) -> dict[str, Any]:
-    row = _lock(session, "missions", mission_id, "mission")
-    _check_version(row, version)
+    row = crud.lock_row(session, "missions", mission_id, "mission")
+    crud.check_version(row, version)
     _check_in_use(session, row, fields, MISSION_LOCKED, "user_missions", "mission_id")
-    _update(session, "missions", mission_id, fields, versioned=True)
+    crud.update_row(session, "missions", mission_id, fields, JSON_COLUMNS, versioned=True)
     audit.record(
         session,
         admin_id,
         "mission.update",
         "mission",
         mission_id,
-        {"changes": _jsonable(fields), "version": row["version"] + 1},
+        {"changes": crud.jsonable(fields), "version": row["version"] + 1},
     )
     effects.of(session).touch_content()
     return get_mission(session, mission_id)
 
 
 def get_mission(session: Session, mission_id: int) -> dict[str, Any]:
-    return mission_def_out(_one(session, _MISSION_SELECT, mission_id, "mission"))
+    return mission_def_out(crud.one_row(session, _MISSION_SELECT, mission_id, "mission"))
 
 
 def list_missions(
     session: Session, *, active: bool | None, limit: int, offset: int
 ) -> dict[str, Any]:
-    rows = _many(session, _MISSION_SELECT, "d.period, d.sort_order, d.id", active, limit, offset)
+    rows = crud.many_rows(
+        session, _MISSION_SELECT, "d.period, d.sort_order, d.id", active, limit, offset
+    )
     return {"items": [mission_def_out(r) for r in rows]}
 
 
@@ -340,13 +281,13 @@ def list_missions(
 
 def insert_achievement(session: Session, fields: Mapping[str, Any]) -> int | None:
     """Insert an achievement; None when its ``code`` is taken."""
-    cols = [k for k in ACHIEVEMENT_COLUMNS if k in fields]
-    stmt = text(
-        f"INSERT INTO achievements ({', '.join(cols)}) VALUES"
-        f" ({', '.join(':' + c for c in cols)}) ON CONFLICT (code) DO NOTHING RETURNING id"
-    ).bindparams(*(bindparam(c, type_=JSONB) for c in cols if c in JSON_COLUMNS))
-    new_id = session.execute(stmt, {c: fields[c] for c in cols}).scalar()
-    return None if new_id is None else int(new_id)
+    return crud.insert_unique(
+        session,
+        "achievements",
+        {k: fields[k] for k in ACHIEVEMENT_COLUMNS if k in fields},
+        JSON_COLUMNS,
+        unique="code",
+    )
 
 
 def create_achievement(
@@ -361,7 +302,7 @@ def create_achievement(
         "achievement.create",
         "achievement",
         achievement_id,
-        _jsonable(fields),
+        crud.jsonable(fields),
     )
     effects.of(session).touch_content()
     return get_achievement(session, achievement_id)
@@ -370,27 +311,29 @@ def create_achievement(
 def update_achievement(
     session: Session, *, admin_id: int, achievement_id: int, fields: Mapping[str, Any]
 ) -> dict[str, Any]:
-    row = _lock(session, "achievements", achievement_id, "achievement")
+    row = crud.lock_row(session, "achievements", achievement_id, "achievement")
     _check_in_use(session, row, fields, ACHIEVEMENT_LOCKED, "user_achievements", "achievement_id")
-    _update(session, "achievements", achievement_id, fields, versioned=False)
+    crud.update_row(session, "achievements", achievement_id, fields, JSON_COLUMNS, versioned=False)
     audit.record(
         session,
         admin_id,
         "achievement.update",
         "achievement",
         achievement_id,
-        {"changes": _jsonable(fields)},
+        {"changes": crud.jsonable(fields)},
     )
     effects.of(session).touch_content()
     return get_achievement(session, achievement_id)
 
 
 def get_achievement(session: Session, achievement_id: int) -> dict[str, Any]:
-    return achievement_def_out(_one(session, _ACHIEVEMENT_SELECT, achievement_id, "achievement"))
+    return achievement_def_out(
+        crud.one_row(session, _ACHIEVEMENT_SELECT, achievement_id, "achievement")
+    )
 
 
 def list_achievements(
     session: Session, *, active: bool | None, limit: int, offset: int
 ) -> dict[str, Any]:
-    rows = _many(session, _ACHIEVEMENT_SELECT, "d.sort_order, d.id", active, limit, offset)
+    rows = crud.many_rows(session, _ACHIEVEMENT_SELECT, "d.sort_order, d.id", active, limit, offset)
     return {"items": [achievement_def_out(r) for r in rows]}
