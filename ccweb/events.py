@@ -30,6 +30,7 @@ MISSION_PROGRESS = "mission.progress"
 MISSION_CLAIM = "mission.claim"
 REWARD_GRANTED = "reward.granted"
 SHOP_PURCHASE = "shop.purchase"
+SHOP_SETTLEMENT = "shop.settlement"  # a conversion settled or voided (ccweb.shop.settlement)
 ACHIEVEMENT_UNLOCKED = "achievement.unlocked"
 ADMIN_ADJUST = "admin.adjust"
 USER_LEVEL_UP = "user.level_up"
@@ -50,6 +51,7 @@ EVENT_TYPES = frozenset(
         MISSION_CLAIM,
         REWARD_GRANTED,
         SHOP_PURCHASE,
+        SHOP_SETTLEMENT,
         ACHIEVEMENT_UNLOCKED,
         ADMIN_ADJUST,
         USER_LEVEL_UP,

@@ -1,8 +1,16 @@
-"""Operational commands: ``python -m ccweb.manage ensure-db|migrate|seed|setup|reconcile``.
+"""Operational commands: ``python -m ccweb.manage ensure-db|migrate|seed|setup|reconcile|
+rotate-key|settle-pending``.
 
 ``setup`` = ensure-db + migrate + seed, what ``make run`` does before starting.
 ``reconcile [--grace S]`` prints the consistency report of :mod:`ccweb.ops.reconcile` as
 JSON and exits 1 unless every must-be-zero count is zero.
+``rotate-key --purpose receipt|settlement`` makes a new signing key version
+(:mod:`ccweb.shop.keyring`; the old one keeps verifying until the next rotation) and
+prints it.
+``settle-pending [--older-than S] [--void-every N] [--url URL]`` is the payment provider
+stub (:mod:`ccweb.shop.settlement_stub`): it POSTs a signed callback for every pending
+conversion to the server's webhook, settling them (every N-th voided); prints a summary
+and exits 1 if any callback was not answered 200.
 """
 
 from __future__ import annotations
@@ -58,13 +66,69 @@ def seed() -> None:
     in_transaction(seed_mod.run)
 
 
+def rotate_key(purpose: str) -> int:
+    from ccweb.db import in_transaction
+    from ccweb.shop import keyring
+
+    key = in_transaction(lambda s: keyring.rotate(s, purpose))
+    print(json.dumps({"purpose": purpose, "version": key.version}))
+    return 0
+
+
+def settle_pending(url: str, older_than_s: float, void_every: int) -> int:
+    from ccweb.shop import settlement_stub
+
+    summary = settlement_stub.settle_pending(
+        settlement_stub.http_sender(url), older_than_s=older_than_s, void_every=void_every
+    )
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["ok"] == summary["sent"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ccweb.manage")
-    parser.add_argument("command", choices=["ensure-db", "migrate", "seed", "setup", "reconcile"])
+    parser.add_argument(
+        "command",
+        choices=[
+            "ensure-db",
+            "migrate",
+            "seed",
+            "setup",
+            "reconcile",
+            "rotate-key",
+            "settle-pending",
+        ],
+    )
     parser.add_argument(
         "--grace", type=float, default=60.0, help="reconcile: ignore events younger than this (s)"
     )
+    parser.add_argument(
+        "--purpose", choices=["receipt", "settlement"], help="rotate-key: which key ring"
+    )
+    parser.add_argument(
+        "--older-than",
+        type=float,
+        default=0.0,
+        help="settle-pending: only conversions pending at least this long (s)",
+    )
+    parser.add_argument(
+        "--void-every",
+        type=int,
+        default=0,
+        help="settle-pending: void every N-th conversion instead of settling it (0 = none)",
+    )
+    parser.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="settle-pending: the server's base URL"
+    )
     args = parser.parse_args(argv)
+    if args.command == "rotate-key":
+        if args.purpose is None:
+            parser.error("rotate-key needs --purpose receipt|settlement")
+        return rotate_key(args.purpose)
+    if args.command == "settle-pending":
+        if args.void_every < 0 or args.older_than < 0:
+            parser.error("--void-every and --older-than must not be negative")
+        return settle_pending(args.url, args.older_than, args.void_every)
     if args.command == "reconcile":
         from ccweb import db
         from ccweb.ops.reconcile import reconcile

@@ -76,6 +76,25 @@ def _admin(p: Mapping[str, Any]) -> list[tuple[str, Data]]:
     ]
 
 
+def _settlement(p: Mapping[str, Any]) -> list[tuple[str, Data]]:
+    """A conversion settled or voided: the purchase's new state; when a void took gold
+    back, the balance too (like every other change of it)."""
+    out = [
+        (
+            "purchase_update",
+            {
+                **_pick(p, "tx_id", "gold_delta", "gold_balance", "unrecovered_gold"),
+                "settlement_status": p.get("status"),
+            },
+        )
+    ]
+    if p.get("gold_delta"):
+        out.append(
+            ("profile_update", {**_pick(p, "gold_balance"), "cause": events.SHOP_SETTLEMENT})
+        )
+    return out
+
+
 def _claimed(kind: str, key: str) -> Callable[[Mapping[str, Any]], list[tuple[str, Data]]]:
     return lambda p: [(kind, {key: p.get(key), "status": "claimed"})]
 
@@ -100,6 +119,7 @@ _MAP: dict[str, Callable[[Mapping[str, Any]], list[tuple[str, Data]]]] = {
         ("user_action", _pick(p, "action_id", "action_type", "context"))
     ],
     events.SHOP_PURCHASE: lambda p: [("purchase_update", dict(p))],
+    events.SHOP_SETTLEMENT: _settlement,
 }
 
 PUSHED_EVENT_TYPES = frozenset(_MAP)

@@ -104,16 +104,19 @@ def verifying(purpose: str, version: int) -> SigningKey | None:
 
 def rotate(session: Session, purpose: str) -> SigningKey:
     """Make a new ``current`` key: the old current becomes ``previous``, the old previous
-    is ``retired``. Runs in the caller's transaction (rows locked, so two concurrent
-    rotations serialise)."""
+    is ``retired``. Runs in the caller's transaction; two concurrent rotations serialise
+    (the second makes the next version after the first's)."""
     _check(purpose)
+    # Serialise rotations of one ring with a transaction-level advisory lock taken before
+    # anything is read: locking the existing rows alone is not enough, because a second
+    # rotation waiting on them would then compute max(version) from its statement's
+    # snapshot, miss the version the first one inserted and fail on the primary key.
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('signing_keys:' || :p))"), {"p": purpose}
+    )
     _load_current(session, purpose)  # a ring exists to rotate
     top = session.execute(
-        text(
-            "SELECT max(version) FROM (SELECT version FROM signing_keys WHERE purpose = :p"
-            " FOR UPDATE) k"
-        ),
-        {"p": purpose},
+        text("SELECT max(version) FROM signing_keys WHERE purpose = :p"), {"p": purpose}
     ).scalar_one()
     session.execute(
         text(
