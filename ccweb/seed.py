@@ -1,10 +1,10 @@
-"""Idempotent seed: admin account, invite code 5858, demo players, default flags, and
-LiveOps content (events, daily/weekly missions, achievements).
+"""Idempotent seed: admin account, invite code 5858, demo players, default flags,
+LiveOps content (events, daily/weekly missions, achievements) and shop products.
 
-Safe to run on every start: each step checks what exists first. Later capabilities
-(products) add their own steps here. Content is matched by title (events, missions) or
-code (achievements) and only inserted when absent, so an operator's edits survive a
-restart and a seeded event's window (relative to "now" at its creation) never moves.
+Safe to run on every start: each step checks what exists first. Content is matched by
+title (events, missions), code (achievements) or sku (products) and only inserted when
+absent, so an operator's edits survive a restart (a sold-out limited package is not
+restocked) and a seeded window (relative to "now" at its creation) never moves.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from ccweb.auth.service import grant_signup_bonus
 from ccweb.config import get_settings
 from ccweb.flags import service as flags
 from ccweb.liveops import admin as liveops_admin
+from ccweb.player_versions import shop_stock_key
+from ccweb.shop.products import insert_product
+from ccweb.shop.schemas import ProductIn
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +162,125 @@ SEED_ACHIEVEMENTS: list[dict[str, Any]] = [
 ]
 
 
+def _items(*pairs: tuple[str, int]) -> list[dict[str, Any]]:
+    return [{"code": code, "quantity": qty} for code, qty in pairs]
+
+
+# Every category; a limit_once starter pack, a limited package with a window, a
+# PREMIUM-only package, three conversions. ``window_days`` gives a product a window from
+# the seed's "now"; the others are always on sale.
+SEED_PRODUCTS: list[dict[str, Any]] = [
+    {
+        "sku": "pkg_starter",
+        "name": "Starter Pack",
+        "description": "Once per player: 2,000 gold and a lucky charm for 500 gold.",
+        "category": "package",
+        "price_gold": 500,
+        "gold_amount": 2000,
+        "items": _items(("lucky_charm", 1)),
+        "limit_once": True,
+        "highlight": True,
+        "sort_order": 10,
+    },
+    {
+        "sku": "pkg_limited_weekend",
+        "name": "Limited Weekend Chest",
+        "description": "Only 10 in stock: 12,000 gold and a golden ticket.",
+        "category": "package",
+        "price_gold": 5000,
+        "gold_amount": 12000,
+        "items": _items(("golden_ticket", 1)),
+        "stock": 10,
+        "window_days": SEED_EVENT_DAYS,
+        "highlight": True,
+        "sort_order": 20,
+    },
+    {
+        "sku": "pkg_premium_vault",
+        "name": "Premium Vault",
+        "description": "PREMIUM and VIP players: 30,000 gold and a premium frame.",
+        "category": "package",
+        "price_gold": 20000,
+        "gold_amount": 30000,
+        "items": _items(("premium_frame", 1)),
+        "tier_required": "PREMIUM",
+        "highlight": True,
+        "sort_order": 30,
+    },
+    {
+        "sku": "pkg_gold_bundle",
+        "name": "Gold Bundle",
+        "description": "1,100 gold for 1,000.",
+        "category": "package",
+        "price_gold": 1000,
+        "gold_amount": 1100,
+        "sort_order": 40,
+    },
+    {
+        "sku": "item_lucky_charm",
+        "name": "Lucky Charm",
+        "category": "item",
+        "price_gold": 300,
+        "items": _items(("lucky_charm", 1)),
+        "sort_order": 50,
+    },
+    {
+        "sku": "item_spin_tickets",
+        "name": "Spin Tickets x5",
+        "category": "item",
+        "price_gold": 800,
+        "items": _items(("spin_ticket", 5)),
+        "sort_order": 60,
+    },
+    {
+        "sku": "conv_points_1000",
+        "name": "10,000 gold for 1,000 points",
+        "category": "conversion",
+        "points_price": 1000,
+        "gold_amount": 10000,
+        "sort_order": 70,
+    },
+    {
+        "sku": "conv_points_5000",
+        "name": "55,000 gold for 5,000 points",
+        "category": "conversion",
+        "points_price": 5000,
+        "gold_amount": 55000,
+        "sort_order": 80,
+    },
+    {
+        "sku": "conv_points_10000",
+        "name": "120,000 gold for 10,000 points",
+        "category": "conversion",
+        "points_price": 10000,
+        "gold_amount": 120000,
+        "sort_order": 90,
+    },
+]
+
+
+def _seed_products(session: Session) -> int:
+    """Insert the seed products whose sku is absent; returns how many were added."""
+    added = limited = 0
+    now = session.execute(text("SELECT date_trunc('minute', now())")).scalar_one()
+    for spec in SEED_PRODUCTS:
+        spec = dict(spec)
+        days = spec.pop("window_days", None)
+        if days is not None:
+            spec.update(starts_at=now, ends_at=now + timedelta(days=days))
+        fields = ProductIn.model_validate(spec).fields()  # the operator API's checks
+        if insert_product(session, fields) is not None:
+            added += 1
+            limited += fields["stock_total"] is not None
+    if added:
+        fx = effects.of(session)
+        fx.touch_content()
+        if limited:
+            fx.bump(shop_stock_key())
+        log.info("seeded %d shop products", added)
+    return added
+
+
 def _seed_liveops(session: Session) -> int:
     """Insert the default content that is absent; returns how many rows were added."""
     # Two seeds racing (two processes starting at once) would both see "absent".
@@ -249,3 +371,4 @@ def run(session: Session) -> None:
     for site_id, nickname, tier in DEMO_PLAYERS:
         _ensure_user(session, site_id, nickname, DEMO_PASSWORD, tier=tier)
     _seed_liveops(session)
+    _seed_products(session)

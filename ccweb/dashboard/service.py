@@ -1,9 +1,16 @@
 """The profile and the one-shot dashboard (SPEC §3), rendered from one read connection.
 
-The shop and recommendation sections are present and empty until those capabilities
-exist. Cached views re-render on any change of the player (worker progress included)
-or of LiveOps content, at least every ``VIEW_TTL_S``, and (dashboard) as soon as an
-event window opens or closes; claims always check the clock anyway.
+The dashboard's ``shop_highlights`` are up to three products the player may buy now
+(:data:`ccweb.shop.catalog.HIGHLIGHTS_SQL`: tier allowed, in stock, not a ``limit_once``
+product they already bought; highlighted first), in the catalog's shape; the profile
+lists the player's ``inventory`` and ``purchases_count``. The recommendation section is
+present and empty until that capability exists. Cached views re-render on any change of
+the player (worker progress and their purchases included) or of LiveOps or shop content,
+at least every ``VIEW_TTL_S``, and (dashboard) as soon as an event or product window
+opens or closes; claims and purchases always check the clock anyway. Another player's
+purchase that sells a product out does not re-render this player's dashboard: its
+highlight may show the old stock until the view's TTL (the purchase itself answers
+``OUT_OF_STOCK``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from ccweb.errors import NotFound
 from ccweb.events import utcnow
 from ccweb.games.history import session_out, stats
 from ccweb.liveops import service as liveops
+from ccweb.shop.catalog import HIGHLIGHTS_SQL, product_out
 from ccweb.streak.service import status_from_row
+from ccweb.users.inventory import items_of
 from ccweb.users.service import get_user, public_user
 
 
@@ -45,14 +54,20 @@ def profile(
         "achievements": liveops.player_achievements(conn, user_id),
         "recent_actions": recent_actions(conn, user_id, 10),
         "active_participations": liveops.active_participations(conn, user_id, now),
+        "inventory": items_of(conn, user_id),
+        "purchases_count": int(pg.execute(conn, _PURCHASES_COUNT, {"uid": user_id})[0]["n"]),
     }, liveops.seconds_to_next_window_change(conn, now)
 
 
+_PURCHASES_COUNT = "SELECT count(*) AS n FROM shop_purchases WHERE user_id = :uid"
+
+
 # Everything the dashboard reads, in one round trip: the user, the streak row, the last
-# three sessions (one row per session; the other columns repeat) and the LiveOps sections
-# (uncorrelated subqueries, so PostgreSQL runs them once).
+# three sessions (one row per session; the other columns repeat), the LiveOps sections and
+# the shop highlights (uncorrelated subqueries, so PostgreSQL runs them once).
 _DASHBOARD = f"""
     SELECT {liveops.SECTIONS_SQL},
+           {HIGHLIGHTS_SQL},
            u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
            u.gold_balance, u.created_at,
            s.count AS s_count, s.last_claim_date AS s_last, s.grace_used_on AS s_grace,
@@ -71,8 +86,8 @@ _DASHBOARD = f"""
 def dashboard(
     conn: Connection, user_id: int, today: date, now: datetime | None = None
 ) -> tuple[dict[str, Any], float | None]:
-    """The dashboard, and the seconds until an event window opens or closes (a cached
-    copy must not outlive that)."""
+    """The dashboard, and the seconds until an event or product window opens or closes
+    (a cached copy must not outlive that)."""
     now = now or utcnow()
     rows = pg.execute(conn, _DASHBOARD, {"uid": user_id, **liveops.sections_params(now, today)})
     if not rows:
@@ -94,13 +109,14 @@ def dashboard(
         for r in rows
         if r["gs_id"] is not None
     ]
-    change = first["next_window_change"]
+    changes = [first["next_window_change"], first["shop_next_window_change"]]
+    change = min((c for c in changes if c is not None), default=None)
     valid_for = (change - now).total_seconds() if change is not None else None
     return {
         "profile": user,
         "streak": status_from_row(streak_row, today),
         **liveops.render_sections(first, now, today),
         "recent_sessions": sessions,
-        "shop_highlights": [],
+        "shop_highlights": [product_out(r) for r in first["shop_rows"]],
         "recommendations": [],
     }, valid_for
