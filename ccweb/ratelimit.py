@@ -17,7 +17,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from ccweb import clock
 from ccweb.config import get_settings
-from ccweb.redis_client import redis_options
+from ccweb.redis_client import MAX_CONNECTIONS, redis_options
 
 
 class _ClockedRedisStorage(RedisStorage):
@@ -45,6 +45,7 @@ def limiter() -> MovingWindowRateLimiter:
             storage = _ClockedRedisStorage(
                 s.redis_url,
                 key_prefix=f"{s.redis_prefix}:limits",
+                max_connections=MAX_CONNECTIONS,  # redis-py's default (100) is too few
                 **redis_options(s),  # type: ignore[arg-type]  # bounded waits, as every client
             )
             _limiter = (ident, MovingWindowRateLimiter(storage))

@@ -48,6 +48,11 @@ def redis_options(settings: Settings, blocking_ms: int = 0) -> dict[str, object]
     }
 
 
+# Connections one client may open in a process (redis-py's own default is 100, which
+# 200 concurrent requests of one process exceed: MaxConnectionsError).
+MAX_CONNECTIONS = 256
+
+
 def get_redis(settings: Settings | None = None, *, blocking_ms: int = 0) -> redis.Redis:
     """The process client for ``settings.redis_url`` (one per URL and timeout: the worker,
     which blocks in XREADGROUP for ``blocking_ms``, gets a client of its own)."""
@@ -63,7 +68,7 @@ def get_redis(settings: Settings | None = None, *, blocking_ms: int = 0) -> redi
         client = _clients[ident] = redis.Redis.from_url(
             settings.redis_url,
             decode_responses=True,
-            max_connections=256,
+            max_connections=MAX_CONNECTIONS,
             **redis_options(settings, blocking_ms),  # type: ignore[arg-type]
         )
     return client

@@ -145,3 +145,41 @@ def create_achievement(
         " VALUES (:c, :c, :req, :rew) RETURNING id",
         {"c": code, "req": requirements, "rew": reward_items or [{"type": "gold", "amount": 50}]},
     )
+
+
+_PRODUCT_DEFAULTS: dict[str, Any] = {
+    "name": "Test product",
+    "category": "item",
+    "price_gold": 100,
+    "points_price": 0,
+    "gold_amount": 0,
+    "items": [],
+    "limit_once": False,
+    "stock": None,
+    "starts_at": None,
+    "ends_at": None,
+    "tier_required": "STANDARD",
+    "is_active": True,
+}
+
+
+def create_product(**fields: Any) -> dict[str, Any]:
+    """A shop product row (content, not money: inserted directly). ``stock`` sets both
+    stock columns (None = unlimited)."""
+    import json
+
+    from sqlalchemy import text
+
+    n = next(_seq)
+    f = {**_PRODUCT_DEFAULTS, "sku": f"sku_{n}", **fields}
+    stock = f.pop("stock")
+    f["stock_total"] = f["stock_remaining"] = stock
+    f["items"] = json.dumps(f["items"])
+    cols = list(f)
+    sql = (
+        f"INSERT INTO shop_products ({', '.join(cols)}) VALUES"
+        f" ({', '.join(('CAST(:items AS jsonb)' if c == 'items' else ':' + c) for c in cols)})"
+        " RETURNING id"
+    )
+    pid = in_transaction(lambda s: s.execute(text(sql), f).scalar_one())
+    return {**fields, "id": pid, "sku": f["sku"]}

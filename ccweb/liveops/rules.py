@@ -71,6 +71,8 @@ def fact_from_envelope(env: Mapping[str, Any]) -> Fact | None:
         )
     if etype == events.STREAK_CLAIM:
         return Fact(env["event_id"], user_id, ts, levels={"streak_days": _int(p["count"])})
+    if p.get("status", "success") != "success":  # a refused purchase spent nothing
+        return None
     price = _int(p.get("price_gold") or 0)
     return Fact(env["event_id"], user_id, ts, amounts={"spend_gold": price}) if price else None
 

@@ -54,6 +54,10 @@ def test_streak_claims_are_levels_purchases_are_spend_and_other_events_are_ignor
     shop = fact_from_envelope(envelope(events.SHOP_PURCHASE, {"price_gold": 900}))
     assert shop is not None and shop.amounts == {"spend_gold": 900}
     assert fact_from_envelope(envelope(events.SHOP_PURCHASE, {"price_gold": 0})) is None
+    refused = {"status": "failed", "reason": "OUT_OF_STOCK", "price_gold": 900}
+    assert fact_from_envelope(envelope(events.SHOP_PURCHASE, refused)) is None
+    ok = {"status": "success", "price_gold": 900}
+    assert fact_from_envelope(envelope(events.SHOP_PURCHASE, ok)).amounts == {"spend_gold": 900}
     assert fact_from_envelope(envelope(events.EVENT_PROGRESS, {"items": []})) is None
 
 
