@@ -38,9 +38,10 @@ every player-visible balance is explained by the ledger alone.
 The signature scheme (the provider's side lives in :mod:`ccweb.shop.settlement_stub`):
 header ``X-Settlement-Timestamp: <unix seconds>`` and ``X-Settlement-Signature:
 v<version>=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`` with the keyring
-purpose ``settlement``; the current and previous key versions verify, a timestamp more
-than :data:`TOLERANCE_S` away from our clock does not (a captured callback cannot be
-replayed later with a new id… nor an old one: the id is remembered anyway).
+purpose ``settlement``; the current and previous key versions verify, a retired or
+unknown one does not, nor does a timestamp more than :data:`TOLERANCE_S` away from
+:mod:`ccweb.clock` (a captured callback is useless after five minutes, and within them
+its remembered callback id makes it a no-op).
 """
 
 from __future__ import annotations
