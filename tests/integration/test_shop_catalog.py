@@ -27,22 +27,11 @@ from tests.integration.test_liveops_admin import admin, admin_user, scalar
 
 __all__ = ["admin", "admin_user"]  # fixtures shared with the LiveOps admin tests
 
-CATALOG_KEYS = {
-    "id",
-    "sku",
-    "name",
-    "description",
-    "category",
-    "price_gold",
-    "points_price",
-    "gold_amount",
-    "items",
-    "limit_once",
-    "stock_remaining",
-    "starts_at",
-    "ends_at",
-    "tier_required",
-}
+# SPEC §3's catalog fields plus description, points_price and items
+CATALOG_KEYS = set(
+    "id sku name description category price_gold points_price gold_amount items limit_once"
+    " stock_remaining starts_at ends_at tier_required".split()
+)
 
 
 def product(
@@ -287,3 +276,44 @@ def test_seeded_catalog_and_highlights(client, seeded):
     premium = auth_headers(client, {"site_id": "demo2", "password": "demo-pass-1234"})
     assert "pkg_premium_vault" in skus(highlights(client, premium))
 
+
+# ---------------------------------------------------------------------------- purchases
+
+
+def buy(client, headers, product_id: int, key: str):  # type: ignore[no-untyped-def]
+    resp = client.post(
+        "/api/shop/purchase",
+        json={"product_id": product_id, "idempotency_key": key},
+        headers=headers,
+    )
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def test_a_purchase_moves_the_catalog_stock_and_hides_a_bought_starter_pack(client):
+    user = create_user(gold=5000)
+    headers = auth_headers(client, user)
+    other = auth_headers(client, create_user(gold=5000))
+    limited = insert(product("limited", stock=3, sort_order=1))
+    starter = insert(
+        product(
+            "starter",
+            limit_once=True,
+            highlight=True,
+            sort_order=2,
+            items=[{"code": "lucky_charm", "quantity": 2}],
+        )
+    )
+    catalog(client, headers)
+    assert catalog(client, headers)[0]["stock_remaining"] == 3  # cached
+    buy(client, headers, limited, "k-limited")
+    assert catalog(client, headers)[0]["stock_remaining"] == 2
+    assert skus(highlights(client, headers)) == ["starter", "limited"]
+
+    buy(client, headers, starter, "k-starter")
+    assert skus(highlights(client, headers)) == ["limited"]  # bought once: gone for them
+    assert skus(highlights(client, other)) == ["starter", "limited"]  # not for others
+    assert "starter" in skus(catalog(client, headers))  # the catalog is everyone's
+    p = client.get("/api/profile", headers=headers).get_json()
+    assert p["inventory"] == [{"item_code": "lucky_charm", "quantity": 2}]
+    assert p["purchases_count"] == 2
