@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.ops.routes import bp as ops_bp
     from ccweb.rewards.routes import bp as rewards_bp
     from ccweb.shop.admin_routes import bp as shop_admin_bp
+    from ccweb.shop.receipt_routes import bp as shop_receipts_bp
     from ccweb.shop.routes import bp as shop_bp
     from ccweb.shop.webhook_routes import bp as shop_webhook_bp
     from ccweb.streak.routes import bp as streak_bp
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         shop_bp,
         shop_admin_bp,
         shop_webhook_bp,
+        shop_receipts_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)

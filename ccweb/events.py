@@ -63,6 +63,9 @@ EVENT_TYPES = frozenset(
 # Events the system derives from a player's own events (the worker's progress output):
 # not player activity of their own, so activity counting skips them.
 DERIVED_EVENT_TYPES = frozenset({EVENT_PROGRESS, MISSION_PROGRESS, ACHIEVEMENT_UNLOCKED})
+# Events that do not make a player active that day (DAU): the derived ones, and a
+# payment provider settling a conversion (the player did nothing).
+NOT_PLAYER_ACTIVITY = DERIVED_EVENT_TYPES | {SHOP_SETTLEMENT}
 
 
 def iso(dt: datetime | None) -> str | None:

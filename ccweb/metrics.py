@@ -88,7 +88,7 @@ SHOP_STOCK_LEVEL = Gauge(
 )
 SHOP_SETTLEMENTS = Counter(
     "cc_shop_settlement_total",
-    "Settlement callbacks by outcome (settled, voided, replayed, rejected)",
+    "Settlement callbacks by outcome (settled, voided, unchanged, refused, replayed, rejected)",
     ["result"],
 )
 SHOP_SETTLEMENT_LATENCY = Histogram(

@@ -92,8 +92,9 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
 
 def reset_process_caches() -> None:
     """Forget what this process remembers about the database's contents (flags, round id
-    blocks, fairness seeds, achievement catalog, signing keys, shop catalog) and switch the fast path back on: needed
-    whenever the tables are emptied or the process is pointed at another database."""
+    blocks, fairness seeds, achievement catalog, signing keys, shop catalog) and switch
+    the fast path back on: needed whenever the tables are emptied or the process is
+    pointed at another database."""
     from ccweb import effects
     from ccweb.flags.service import invalidate_cache
     from ccweb.games import round_ids, seed_cache

@@ -23,7 +23,7 @@ _INSERT = text(
 
 def record(
     session: Session,
-    admin_id: int,
+    admin_id: int | None,  # None: the system acted (e.g. a payment provider's void)
     action: str,
     target_type: str,
     target: int | str | None,

@@ -29,11 +29,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ccweb.events import DERIVED_EVENT_TYPES, GAME_ROUND, SHOP_PURCHASE, STREAK_CLAIM
+from ccweb.events import GAME_ROUND, NOT_PLAYER_ACTIVITY, SHOP_PURCHASE, STREAK_CLAIM
 
 # The events each consumer group records as processed (see worker/handlers).
 GROUP_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "activity": ("NOT IN", tuple(sorted(DERIVED_EVENT_TYPES))),
+    "activity": ("NOT IN", tuple(sorted(NOT_PLAYER_ACTIVITY))),
     "progress": ("IN", (GAME_ROUND, STREAK_CLAIM, SHOP_PURCHASE)),
 }
 

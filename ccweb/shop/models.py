@@ -115,6 +115,7 @@ class Purchase(Base):
             postgresql_where=text("limit_once"),
         ),
         Index("ix_shop_purchases_user_id_id", "user_id", "id"),
+        Index("ix_shop_purchases_product_id", "product_id"),  # sold counts, FK checks
         Index(
             "ix_shop_purchases_pending",
             "created_at",

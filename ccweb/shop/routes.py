@@ -19,10 +19,7 @@ bp = Blueprint("shop", __name__, url_prefix="/api/shop")
 
 
 @bp.get("/catalog")
-@doc(
-    "Products on sale now (cached; stock_remaining null = unlimited; ETag /"
-    " If-None-Match → 304)"
-)
+@doc("Products on sale now (cached; stock_remaining null = unlimited; ETag / If-None-Match → 304)")
 @auth_required
 def get_catalog() -> Response:
     view = catalog.catalog()

@@ -274,7 +274,7 @@ def _void(session: Session, p: Any) -> Outcome:
     if unrecovered > 0:
         audit.record(
             session,
-            None,  # type: ignore[arg-type]  # the system acted (admin_id is nullable)
+            None,  # the system acted (admin_id is nullable)
             "shop.void_unrecovered",
             "shop_purchase",
             tx_id,

@@ -175,6 +175,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("settlement_status = 'pending'"),
     )
+    op.create_index("ix_shop_purchases_product_id", "shop_purchases", ["product_id"], unique=False)
     op.create_index(
         "ix_shop_purchases_user_id_id", "shop_purchases", ["user_id", "id"], unique=False
     )
@@ -215,6 +216,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("limit_once"),
     )
     op.drop_index("ix_shop_purchases_user_id_id", table_name="shop_purchases")
+    op.drop_index("ix_shop_purchases_product_id", table_name="shop_purchases")
     op.drop_index(
         "ix_shop_purchases_pending",
         table_name="shop_purchases",

@@ -116,3 +116,31 @@ def test_a_refused_purchase_advances_nothing(client, settings, rds):
     assert participation(user["id"], eid)["progress_version"] == 0
     assert mission_progress(user["id"], mid) in (None, [0])
     assert balance(user["id"]) == 250
+
+
+def test_purchases_with_nothing_to_count_still_reconcile(client, settings, rds):
+    """A refused purchase and a free one (a conversion costs no gold) advance nothing,
+    yet the progress group records them: reconcile must not call them lost."""
+    from ccweb import db
+    from ccweb.ops.reconcile import reconcile
+    from worker.handlers import activity
+    from worker.runner import GroupConsumer
+
+    user = create_user(gold=10)
+    headers = auth_headers(client, user)
+    pricey = create_product(price_gold=500)
+    conversion = create_product(
+        category="conversion", price_gold=0, points_price=100, gold_amount=1_000
+    )
+    assert buy(client, headers, pricey["id"], "refused").status_code == 409
+    assert buy(client, headers, conversion["id"], "free").status_code == 200
+
+    run_burst(progress_consumer(rds, settings))
+    act = GroupConsumer(rds, settings, activity.GROUP, activity.handle, "a1")
+    act.ensure_groups()
+    run_burst(act)
+
+    with db.engine().connect() as conn:
+        report = reconcile(conn, grace_s=0)
+    assert report["ok"], report
+    assert report["lost_events"] == {"activity": 0, "progress": 0}

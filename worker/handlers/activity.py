@@ -12,7 +12,7 @@ from datetime import datetime
 
 from ccweb import pg
 from ccweb.db import in_transaction
-from ccweb.events import DERIVED_EVENT_TYPES, parse_ts
+from ccweb.events import NOT_PLAYER_ACTIVITY, parse_ts
 from worker.dedupe import claim_new
 from worker.entries import Entry
 
@@ -40,9 +40,9 @@ def _parse(entry: Entry) -> tuple[str, int | None, datetime, str]:
 
 
 def handle(entries: Sequence[Entry]) -> None:
-    # derived events are skipped by their stream field, without parsing; a malformed
+    # derived events and settlements are skipped by their stream field, without parsing; a malformed
     # entry fails the batch → isolated
-    parsed = [_parse(e) for e in entries if e.event_type not in DERIVED_EVENT_TYPES]
+    parsed = [_parse(e) for e in entries if e.event_type not in NOT_PLAYER_ACTIVITY]
     if not parsed:
         return
 

@@ -23,18 +23,23 @@ def handle(entries: Sequence[Entry]) -> None:
     # The stream field says the type, so the progress events this group emits itself (and
     # every other type) are skipped without parsing. A malformed entry raises here,
     # failing the batch → its entries are retried one by one.
-    relevant = (e for e in entries if e.event_type in PROGRESS_EVENT_TYPES)
-    facts = [f for f in (fact_from_envelope(e.envelope) for e in relevant) if f is not None]
-    if not facts:
+    relevant = [e for e in entries if e.event_type in PROGRESS_EVENT_TYPES]
+    if not relevant:
         return
+    # Every relevant event is recorded, even one that counts for nothing (a refused or
+    # free purchase): "the group recorded every event id it handled" is what reconcile
+    # checks, and what tells a lost event from one with no effect.
+    parsed = [(e.envelope["event_id"], fact_from_envelope(e.envelope)) for e in relevant]
+    facts = [f for _, f in parsed if f is not None]
 
     def tx(session) -> None:  # type: ignore[no-untyped-def]
-        fresh = claim_new(session, GROUP, (f.event_id for f in facts))
+        fresh = claim_new(session, GROUP, (event_id for event_id, _ in parsed))
         todo: list[Fact] = []
-        for f in facts:
-            if f.event_id in fresh:
-                fresh.discard(f.event_id)  # the same event twice in one batch counts once
-                todo.append(f)
+        for event_id, fact in parsed:
+            if event_id in fresh:
+                fresh.discard(event_id)  # the same event twice in one batch counts once
+                if fact is not None:
+                    todo.append(fact)
         apply_facts(session, todo)
 
     in_transaction(tx)
