@@ -86,12 +86,12 @@ Version = Annotated[int, Field(ge=1, le=MAX_VERSION, description="expected curre
 ACHIEVEMENT_CODE = r"^[a-z0-9_]{2,64}$"
 
 
-def _window_ok(starts_at: datetime | None, ends_at: datetime | None) -> None:
+def window_ok(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise ValueError("ends_at must be after starts_at")
 
 
-class _Patch(Schema):
+class PatchSchema(Schema):
     """Partial update: only the fields present in the body change."""
 
     nullable: ClassVar[frozenset[str]] = frozenset()
@@ -136,14 +136,14 @@ class EventIn(Schema):
 
     @model_validator(mode="after")
     def _window(self) -> EventIn:
-        _window_ok(self.starts_at, self.ends_at)
+        window_ok(self.starts_at, self.ends_at)
         return self
 
     def fields(self) -> dict[str, Any]:
         return _create_fields(self)
 
 
-class EventPatch(_Patch):
+class EventPatch(PatchSchema):
     nullable = frozenset({"description", "tier_required"})
 
     title: Title | None = None
@@ -159,7 +159,7 @@ class EventPatch(_Patch):
 
     @model_validator(mode="after")
     def _window(self) -> EventPatch:
-        _window_ok(self.starts_at, self.ends_at)
+        window_ok(self.starts_at, self.ends_at)
         return self
 
 
@@ -176,7 +176,7 @@ class MissionIn(Schema):
         return _create_fields(self)
 
 
-class MissionPatch(_Patch):
+class MissionPatch(PatchSchema):
     nullable = frozenset({"description"})
 
     title: Title | None = None
@@ -202,7 +202,7 @@ class AchievementIn(Schema):
         return _create_fields(self)
 
 
-class AchievementPatch(_Patch):
+class AchievementPatch(PatchSchema):
     """``code`` is the achievement's identity and cannot change."""
 
     nullable = frozenset({"description"})

@@ -51,8 +51,7 @@ COLUMNS = (
     "sort_order",
 )
 # Purchases per product (how many and how many units), for the operator's reads only.
-# Without an index on shop_purchases(product_id) each listed product's count scans the
-# purchases; with one (ix_shop_purchases_product_id) it is an index scan.
+# Sold counts per listed product are an index scan (ix_shop_purchases_product_id).
 _SELECT = """
     SELECT d.*, c.* FROM shop_products d
     LEFT JOIN LATERAL (

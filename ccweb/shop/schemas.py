@@ -33,12 +33,12 @@ from ccweb.http.validation import Schema
 from ccweb.liveops.schemas import (
     Description,
     Instant,
+    PatchSchema,
     SortOrder,
     Tier,
     Title,
     Version,
-    _Patch,
-    _window_ok,
+    window_ok,
 )
 
 Category = Literal["item", "package", "conversion"]
@@ -118,7 +118,7 @@ class ProductIn(Schema):
 
     @model_validator(mode="after")
     def _shape(self) -> ProductIn:
-        _window_ok(self.starts_at, self.ends_at)
+        window_ok(self.starts_at, self.ends_at)
         problems = shape_problems({**self.model_dump(), "items": _items_out(self.items)})
         if problems:
             raise ValueError("; ".join(problems))
@@ -132,7 +132,7 @@ class ProductIn(Schema):
         return data
 
 
-class ProductPatch(_Patch):
+class ProductPatch(PatchSchema):
     """Only the fields sent change; the merged row is checked again by the service."""
 
     nullable = frozenset({"description", "stock", "starts_at", "ends_at"})
