@@ -132,7 +132,7 @@ class Outcome:
     result: str
     settlement_status: str
     gold_delta: int
-    gold_balance: int
+    balance: int  # the player's gold after the callback
     reversed_gold: int
     unrecovered_gold: int
 
@@ -147,7 +147,7 @@ class Outcome:
             "applied": self.applied,
             "replayed": self.result == "replayed",
             "gold_delta": self.gold_delta,
-            "gold_balance": self.gold_balance,
+            "gold_balance": self.balance,
             "reversed_gold": self.reversed_gold,
             "unrecovered_gold": self.unrecovered_gold,
         }
@@ -243,7 +243,7 @@ def _unchanged(session: Session, p: Any, result: str) -> Outcome:
         result=result,
         settlement_status=p["settlement_status"],
         gold_delta=0,
-        gold_balance=int(balance),
+        balance=int(balance),
         reversed_gold=int(p["reversed_gold"]),
         unrecovered_gold=int(p["unrecovered_gold"]),
     )
@@ -324,7 +324,7 @@ def _move(
         result=to,
         settlement_status=to,
         gold_delta=-reversed_,
-        gold_balance=balance,
+        balance=balance,
         reversed_gold=reversed_,
         unrecovered_gold=unrecovered,
     )

@@ -155,10 +155,13 @@ def test_worker_serves_its_own_metrics_port(subprocess_env):
                     text = r.read().decode()
             except OSError:
                 return None
-            return text if sample(text, "cc_worker_lag", group="activity") is not None else None
+            # the group's gauges are set one after the other: wait for the last one
+            if sample(text, "cc_worker_pending", group="activity") is None:
+                return None
+            return text
 
-        text = wait_for(scrape, timeout=30, what="the worker's lag gauges")
+        text = wait_for(scrape, timeout=30, what="the worker's group gauges")
         assert "process_cpu_seconds_total" in text
-        assert sample(text, "cc_worker_pending", group="activity") is not None
+        assert sample(text, "cc_worker_lag", group="activity") is not None
     finally:
         stop(worker)
