@@ -47,6 +47,7 @@ bench: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.play
 	@scripts/with-services.sh $(BIN)/python -m bench.cpu_cost
 	@scripts/with-services.sh $(BIN)/python -m bench.progress
+	@scripts/with-services.sh $(BIN)/python -m bench.shop
 
 bench-play: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.play

@@ -22,11 +22,14 @@ The purchase itself is ONE statement (:func:`ccweb.wallet.ledger.settle`):
 * attachments: the purchase row with its signed receipt and the response to replay,
   the items into the inventory, the ``shop.purchase`` outbox row.
 
-Unlike a game round it runs inside a transaction, not on an autocommit connection: the
-guard has already taken a unit of stock when the balance check fails, and only a
-rollback gives it back. Business refusals (gold, stock, limit, tier) are also written as
-``shop.purchase`` events with ``status: "failed"`` (analytics: purchase success rate;
-realtime: the player's other screens), and every attempt is counted in metrics.
+For a limited product it runs inside a transaction: the guard has already taken a unit
+of stock when the balance check fails, and only a rollback gives it back. Any other
+purchase's guard only reads, so its statement runs alone on an autocommit connection,
+atomic by itself, as a game round does.
+
+Business refusals (gold, stock, limit, tier) are also written as ``shop.purchase``
+events with ``status: "failed"`` (analytics: purchase success rate; realtime: the
+player's other screens), and every attempt is counted in metrics.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import LockError, RedisError
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ccweb import clock, db, effects, events, pg, ratelimit
 from ccweb.config import get_settings
 from ccweb.cte import Attachment
+from ccweb.effects import Effects
 from ccweb.errors import (
     Conflict,
     DomainError,
@@ -246,14 +251,16 @@ def _guard(row: Mapping[str, Any], user_id: int, quantity: int, now: datetime) -
 
 
 def _settle(
-    session: Session,
+    session: Session | Connection,
     row: Mapping[str, Any],
     user_id: int,
     idem_key: str,
     quantity: int,
     now: datetime,
+    fx: Effects,
 ) -> tuple[dict[str, Any], int | None]:
-    """The purchase statement; returns the response body and the stock left."""
+    """The purchase statement (its effects queued on ``fx``); returns the response body
+    and the stock left."""
     tx_id = int(row["tx_id"])
     totals = _totals(row, quantity)
     conversion = row["category"] == "conversion"
@@ -347,13 +354,31 @@ def _settle(
         attachments=tuple(attachments),
     )
     envelope["payload"].update(settled.state())
-    fx = effects.of(session)
     fx.publish(envelope)
     fx.touch(user_id)
     stock_left = settled.extra.get("stock_left")
     if row["stock_remaining"] is not None:
         fx.bump(shop_stock_key())
     return {**body, "gold_balance": settled.balance}, stock_left
+
+
+def _run(
+    row: dict[str, Any], user_id: int, idem_key: str, quantity: int, now: datetime
+) -> tuple[dict[str, Any], int | None]:
+    """Run the purchase statement. A limited product's guard takes stock before the
+    balance is checked, so it runs in a transaction whose rollback returns the stock if
+    the balance refuses. Otherwise the guard only reads, nothing is written unless the
+    balance moved, and the statement is atomic on its own: it runs on an autocommit
+    connection like a game round (no BEGIN and COMMIT round trips)."""
+    if row["stock_remaining"] is not None:
+        return db.in_transaction(
+            lambda s: _settle(s, row, user_id, idem_key, quantity, now, effects.of(s))
+        )
+    fx = Effects()
+    with db.autocommit() as conn:
+        result = _settle(conn, row, user_id, idem_key, quantity, now, fx)
+    fx.run()  # after the connection went back to the pool
+    return result
 
 
 def _constraint(exc: IntegrityError) -> str | None:
@@ -430,11 +455,8 @@ def _purchase(user_id: int, product_id: int, idem_key: str, quantity: int) -> Ou
                     _failed(user_id, product_id, quantity, row, err)
                 raise err
 
-            def work(session: Session, r: dict[str, Any] = row, t: datetime = now) -> Any:
-                return _settle(session, r, user_id, idem_key, quantity, t)
-
             try:
-                body, stock_left = db.in_transaction(work)
+                body, stock_left = _run(row, user_id, idem_key, quantity, now)
             except GuardRejected:
                 continue
             except InsufficientGold as exc:  # a concurrent debit won the race

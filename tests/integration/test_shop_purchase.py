@@ -179,9 +179,10 @@ def _refused(client, headers, user, product, key, status, code, quantity=None): 
     return resp
 
 
-def test_insufficient_gold_changes_nothing_and_is_an_event(client):
+@pytest.mark.parametrize("stock", [3, None])  # in a transaction / one autocommit statement
+def test_insufficient_gold_changes_nothing_and_is_an_event(client, stock):
     user = create_user(gold=99)
-    product = create_product(price_gold=100, stock=3)
+    product = create_product(price_gold=100, stock=stock)
     headers = auth_headers(client, user)
     _refused(client, headers, user, product, "poor", 409, "INSUFFICIENT_GOLD")
     failed = _scalar("SELECT envelope -> 'payload' FROM outbox WHERE event_type = 'shop.purchase'")
@@ -321,7 +322,9 @@ def test_the_database_refuses_a_second_purchase_with_a_key(client):
         row = purchase._read(conn, user["id"], product["id"], "another")
     with pytest.raises(IntegrityError) as err:
         in_transaction(
-            lambda s: purchase._settle(s, row, user["id"], "once", 1, purchase.clock.utcnow())
+            lambda s: purchase._settle(
+                s, row, user["id"], "once", 1, purchase.clock.utcnow(), purchase.Effects()
+            )
         )
     assert purchase._constraint(err.value) == purchase.KEY_CONSTRAINT
     assert balance(user["id"]) == 900 == ledger_sum(user["id"])
