@@ -386,3 +386,29 @@ def test_20_concurrent_requests_with_one_key_buy_once(app, client):
     assert _scalar("SELECT count(*) FROM shop_purchases") == 1
     assert balance(user["id"]) == 900 == ledger_sum(user["id"])
     assert _scalar("SELECT stock_remaining FROM shop_products WHERE id = :p", p=product["id"]) == 49
+
+
+def test_attempts_are_counted_by_state_and_reason(client, rds, settings):
+    from prometheus_client import REGISTRY
+
+    def count(state: str, reason: str = "") -> float:
+        labels = {"state": state, "reason": reason}
+        return REGISTRY.get_sample_value("cc_shop_purchase_attempt_total", labels) or 0.0
+
+    before = {
+        k: count(*k) for k in [("new",), ("replay",), ("in_progress",), ("failed", "OUT_OF_STOCK")]
+    }
+    user = create_user(gold=1000)
+    product = create_product(price_gold=100, stock=1)
+    headers = auth_headers(client, user)
+    assert buy(client, headers, product["id"], "a").status_code == 200
+    assert buy(client, headers, product["id"], "a").status_code == 200  # replay
+    assert buy(client, headers, product["id"], "b").status_code == 409  # sold out
+    rds.set(f"{settings.redis_prefix}:shop:lock:{user['id']}:c", "x", px=5000)
+    assert buy(client, headers, product["id"], "c").status_code == 409  # in progress
+    assert count("new") - before[("new",)] == 1
+    assert count("replay") - before[("replay",)] == 1
+    assert count("failed", "OUT_OF_STOCK") - before[("failed", "OUT_OF_STOCK")] == 1
+    assert count("in_progress") - before[("in_progress",)] == 1
+    stock = REGISTRY.get_sample_value("cc_shop_stock_level", {"sku": product["sku"]})
+    assert stock == 0
