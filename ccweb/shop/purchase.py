@@ -128,21 +128,28 @@ def _lock_name(user_id: int, idem_key: str) -> str:
 
 @contextmanager
 def _key_lock(user_id: int, idem_key: str) -> Iterator[bool]:
-    """Layer 1: redis-py's lock (SET NX PX + a token-checked release script)."""
+    """Layer 1: redis-py's lock (SET NX PX + a token-checked release script).
+
+    Released only when the request ends without a purchase (a refusal or an error), so
+    that a retry may run at once. After a purchase (or a replay) it is left to expire:
+    every later request with the key finds the stored purchase before it looks at the
+    lock, so the lock no longer matters, and not releasing it saves a Redis round trip
+    per purchase."""
     lock = get_redis().lock(
         _lock_name(user_id, idem_key), timeout=get_settings().shop_lock_ttl_s, blocking=False
     )
     acquired = bool(lock.acquire(blocking=False))
     try:
         yield acquired
-    finally:
+    except BaseException:
         if acquired:
             try:
                 lock.release()
             except LockError:
                 pass  # expired meanwhile; the database constraint still holds
-            except RedisError:  # the purchase is committed: its answer must not fail
+            except RedisError:  # report the request's own error, not this one
                 log.warning("could not release purchase lock", exc_info=True)
+        raise
 
 
 def _velocity_check(user_id: int) -> None:
