@@ -28,7 +28,7 @@ from ccweb.config import get_settings, set_settings
 from ccweb.logs import configure_logging
 from ccweb.metrics import instrument_engine
 from ccweb.redis_client import get_redis
-from worker.handlers import GROUPS, LINGER_MS
+from worker.handlers import BATCH, GROUPS, LINGER_MS
 from worker.relay import run_relay
 from worker.runner import GroupConsumer
 from worker.trim import trim_streams
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     names = list(GROUPS) if args.group == "all" else [args.group]
     consumers = [
-        GroupConsumer(client, settings, n, GROUPS[n], consumer, LINGER_MS.get(n)) for n in names
+        GroupConsumer(client, settings, n, GROUPS[n], consumer, LINGER_MS.get(n), BATCH.get(n))
+        for n in names
     ]
     for c in consumers:
         c.ensure_groups()  # all groups exist before anything trims behind them

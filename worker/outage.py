@@ -61,14 +61,24 @@ def _pg_outage(err: BaseException) -> bool:
     return code in _OUTAGE_CODES or code[:2] in _OUTAGE_CLASSES
 
 
+class SinkUnavailable(Exception):
+    """Raised by a handler whose downstream system (Kafka, ClickHouse) cannot take the
+    batch right now — refused, unreachable, timed out, overloaded. The worker treats it
+    like a PostgreSQL or Redis outage: the batch is held and retried after a backoff,
+    never dead-lettered, so the backlog waits in the stream until the sink returns.
+    Raise it ``from`` the client's error; errors that say the data is wrong must not be
+    wrapped."""
+
+
 def is_store_outage(exc: BaseException) -> bool:
     """True when ``exc`` (or an exception it was raised from or while handling) says
-    PostgreSQL or Redis is unavailable rather than that the work itself is wrong."""
+    PostgreSQL, Redis or a sink (:class:`SinkUnavailable`) is unavailable rather than
+    that the work itself is wrong."""
     seen: set[int] = set()
     err: BaseException | None = exc
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, _REDIS_OUTAGES) or _pg_outage(err):
+        if isinstance(err, (*_REDIS_OUTAGES, SinkUnavailable)) or _pg_outage(err):
             return True
         err = err.__cause__ or err.__context__
     return False

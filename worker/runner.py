@@ -107,8 +107,12 @@ class GroupConsumer:
         handler: Handler,
         consumer: str,
         linger_ms: int | None = None,
+        batch: int | None = None,
     ) -> None:
         self.redis = client
+        # entries per read (XREADGROUP/XAUTOCLAIM COUNT): None = CC_WORKER_BATCH; a sink
+        # that wants big inserts (ClickHouse) reads more at once
+        self.batch = settings.worker_batch if batch is None else batch
         # a group whose entries a person waits for (realtime pushes) does not wait for
         # its batch to fill: None = CC_WORKER_LINGER_MS
         self.linger_ms = settings.worker_linger_ms if linger_ms is None else linger_ms
@@ -134,7 +138,7 @@ class GroupConsumer:
             self.group,
             self.consumer,
             self._read_from,
-            count=self.settings.worker_batch,
+            count=self.batch,
             block=block_ms,
         )
         return [
@@ -195,7 +199,7 @@ class GroupConsumer:
             self.consumer,
             min_idle_time=idle_ms,
             start_id=self._reclaim_cursor[stream],
-            count=self.settings.worker_batch,
+            count=self.batch,
         )
         cursor, claimed = resp[0], resp[1]
         deleted = resp[2] if len(resp) > 2 else []
@@ -371,7 +375,7 @@ class GroupConsumer:
             handled += self._handle_or_hold(self.reclaim())
         entries = self.read_new(block_ms)
         linger = self.linger_ms
-        if block_ms is not None and linger > 0 and 0 < len(entries) < self.settings.worker_batch:
+        if block_ms is not None and linger > 0 and 0 < len(entries) < self.batch:
             # A trickle would otherwise be handled one or two entries per transaction; a
             # short wait lets the batch fill up (throughput) at a bounded latency cost.
             time.sleep(linger / 1000)

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from ccweb.config import Settings
 from ccweb.db import in_transaction
 from tests.processes import free_port
-from worker.outage import Backoff, is_store_outage
+from worker.outage import Backoff, SinkUnavailable, is_store_outage
 
 
 def raised(fn) -> BaseException:  # type: ignore[no-untyped-def]
@@ -84,6 +84,18 @@ def test_an_error_raised_while_handling_an_outage_is_still_an_outage():
 
     assert is_store_outage(raised(wrapping))
     assert not is_store_outage(raised(lambda: json.loads("{not json")))
+
+
+def test_a_sink_that_cannot_take_the_batch_is_an_outage_and_bad_data_is_not():
+    try:
+        try:
+            raise ConnectionRefusedError("clickhouse at 127.0.0.1:9000")
+        except ConnectionRefusedError as exc:
+            raise SinkUnavailable("clickhouse") from exc
+    except SinkUnavailable as wrapped:
+        assert is_store_outage(wrapped)
+    assert not is_store_outage(ValueError("bad envelope"))
+    assert not is_store_outage(ConnectionRefusedError("unwrapped: the handler did not say"))
 
 
 def test_backoff_doubles_up_to_its_cap_and_restarts_after_reset():

@@ -16,3 +16,6 @@ GROUPS: dict[str, Handler] = {
 # realtime pushes are waited for by a person, and its batches are cheap (one Redis
 # pipeline, no transaction), so it handles a trickle at once.
 LINGER_MS: dict[str, int] = {realtime.GROUP: 0}
+
+# Per-group override of CC_WORKER_BATCH (entries per read, hence per handler call).
+BATCH: dict[str, int] = {}
