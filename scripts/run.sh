@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: services, migrations, seed, then web + worker (Procfile, via honcho).
-# Ctrl-C / SIGTERM stops the processes it started, including project-local
-# PostgreSQL/Redis instances that scripts/services.py started for this run.
+# Ctrl-C / SIGTERM stops the processes it started, including the project-local
+# PostgreSQL/Redis/ClickHouse/Kafka (Tansu) instances that scripts/services.py
+# started for this run. The sinks come in through CLICKHOUSE_URL and
+# KAFKA_BOOTSTRAP_SERVERS in .local/services.env (empty = disabled, CC_SINKS=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT="${PORT:-8000}"

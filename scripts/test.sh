@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# `make test`: lint + types, then the whole suite against real PostgreSQL and Redis.
-# The suite creates its own database and Redis DB per run (tests/conftest.py).
+# `make test`: lint + types, then the whole suite against real PostgreSQL, Redis,
+# ClickHouse and a Kafka-protocol broker (scripts/services.py finds or starts them and
+# writes their URLs to .local/services.env). The suite creates its own database and
+# Redis DB per run (tests/conftest.py), its own ClickHouse database and topic prefix
+# (tests/pipeline/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/services.py up

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run a command with DATABASE_URL / REDIS_URL pointing at answering servers
-# (scripts/services.py finds or starts them). The app database is "casino" on that
+# Run a command with DATABASE_URL / REDIS_URL / CLICKHOUSE_URL / KAFKA_BOOTSTRAP_SERVERS
+# pointing at answering servers (scripts/services.py finds or starts them). The app database is "casino" on that
 # server unless DATABASE_URL names another database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
