@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ccweb.analytics import clickhouse
 from ccweb.events import iso
 from ccweb.liveops.rules import (
     PROGRESS_EVENT_TYPES,
@@ -117,11 +118,9 @@ def balances(conn: Connection) -> list[dict[str, Any]]:
 
 
 def clickhouse_rows(url: str, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """The one place that talks to ClickHouse (to become ``ccweb.analytics.clickhouse``'s
-    client once that exists)."""
-    from clickhouse_driver import Client
-
-    client = Client.from_url(url)
+    """The one place that talks to ClickHouse: a client of ``ccweb.analytics.clickhouse``
+    (its bounded timeouts) for this command's few queries, closed afterwards."""
+    client = clickhouse.new_client(url)
     try:
         return list(client.execute(query, params))
     finally:
