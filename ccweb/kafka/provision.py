@@ -15,8 +15,11 @@ refused messages outlive the data they could be repaired into).
 Tansu (the development and test broker) answers CreateTopics with partitions and
 configs, and ListTopics/DescribeTopics report the partitions; it returns no configs
 from DescribeConfigs and its memory storage does not delete by ``retention.ms``, so
-retention is only enforced on a real Kafka cluster. The replication factor must not
-exceed the broker count (1 on a single broker).
+retention is only enforced on a real Kafka cluster. Tansu also creates a topic that a
+producer writes to before it was provisioned (with its default partition count and no
+retention): the forwarder works without this command there, but only provisioned
+topics have the partitions and retention asked for, so run it before the worker. The
+replication factor must not exceed the broker count (1 on a single broker).
 """
 
 from __future__ import annotations
