@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.logs import configure_logging, init_request_logging
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
+    from ccweb.quality.routes import bp as quality_admin_bp
     from ccweb.rewards.routes import bp as rewards_bp
     from ccweb.shop.admin_routes import bp as shop_admin_bp
     from ccweb.shop.receipt_routes import bp as shop_receipts_bp
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         shop_admin_bp,
         shop_webhook_bp,
         shop_receipts_bp,
+        quality_admin_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)

@@ -27,8 +27,9 @@ from ccweb import db
 from ccweb.config import get_settings, set_settings
 from ccweb.logs import configure_logging
 from ccweb.metrics import instrument_engine
+from ccweb.quality.jobs import run_scheduled
 from ccweb.redis_client import get_redis
-from worker.handlers import BATCH, GROUPS, LINGER_MS
+from worker.handlers import BATCH, GROUPS, LINGER_MS, SINK_GROUPS, groups
 from worker.relay import run_relay
 from worker.runner import GroupConsumer
 from worker.trim import trim_streams
@@ -41,7 +42,7 @@ STOP_GRACE_S = 10.0  # how long the surviving threads get to finish their batch
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker")
-    parser.add_argument("--group", default="all", choices=["all", *GROUPS])
+    parser.add_argument("--group", default="all", choices=["all", *GROUPS, *SINK_GROUPS])
     parser.add_argument("--burst", action="store_true", help="drain and exit")
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay")
     parser.add_argument("--consumer", default=None, help="consumer name (default host-pid)")
@@ -81,9 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    names = list(GROUPS) if args.group == "all" else [args.group]
+    enabled = groups(settings)
+    if args.group != "all" and args.group not in enabled:
+        parser.error(f"group {args.group}: its sink is not configured")
+    names = list(enabled) if args.group == "all" else [args.group]
     consumers = [
-        GroupConsumer(client, settings, n, GROUPS[n], consumer, LINGER_MS.get(n), BATCH.get(n))
+        GroupConsumer(client, settings, n, enabled[n], consumer, LINGER_MS.get(n), BATCH.get(n))
         for n in names
     ]
     for c in consumers:
@@ -94,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     threads = [supervised(c.group, c.run, stop, died, stop, args.burst) for c in consumers]
     if not args.no_relay and not args.burst:
         threads.append(supervised("relay", run_relay, stop, died, client, settings, stop))
+    if args.group == "all" and not args.burst:
+        # data-quality checks every CC_DQ_INTERVAL_S (ccweb/quality/jobs.py; a failed run
+        # is logged and counted, never fatal)
+        threads.append(supervised("data-quality", run_scheduled, stop, died, settings, stop))
     for t in threads:
         t.start()
     log.info("worker %s running groups %s", consumer, names)
@@ -121,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_THREAD_DIED)  # a thread stuck in a store call must not hold the exit
+    if "kafka" in enabled:
+        from ccweb.kafka import producer
+
+        producer.close()  # deliver what is buffered before exiting (atexit would too)
     log.info("worker stopped")
     return 0
 

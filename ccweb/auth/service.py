@@ -95,12 +95,9 @@ def signup(
         field = "nickname" if "uq_users_nickname" in str(exc.orig) else "site_id"
         raise Duplicate(f"{field} already taken", details={"field": field}) from None
     grant_signup_bonus(session, user_id)
-    emit(
-        session,
-        events.AUTH_SIGNUP,
-        user_id,
-        {"site_id": site_id, "nickname": nickname, "invite_code": invite_code},
-    )
+    # no site_id or nickname: events travel to Kafka and ClickHouse, where players are
+    # their user_id only (seed 002 §10: collect no names)
+    emit(session, events.AUTH_SIGNUP, user_id, {"invite_code": invite_code})
     return _session_response(session, get_user(session, user_id))
 
 

@@ -105,6 +105,9 @@ class GameRound(Base):
         CheckConstraint("outcome IN ('win', 'lose', 'draw')", name="outcome_valid"),
         CheckConstraint("bet > 0 AND payout >= 0", name="amounts_valid"),
         Index("ix_game_rounds_user_id_id", "user_id", "id"),
+        # time windows of the data-quality checks (rows are appended in time order, so a
+        # BRIN index is tiny and enough)
+        Index("ix_game_rounds_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -9,9 +9,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Index,
     Integer,
     String,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +28,8 @@ class User(Base):
         CheckConstraint("gold_balance >= 0", name="gold_non_negative"),
         CheckConstraint("tier IN ('STANDARD', 'PREMIUM', 'VIP')", name="tier_valid"),
         CheckConstraint("experience_points >= 0", name="xp_non_negative"),
+        # normally empty: the data-quality check for negative balances reads it, not users
+        Index("ix_users_negative_balance", "id", postgresql_where=text("gold_balance < 0")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -26,6 +26,8 @@ class LedgerEntry(Base):
         CheckConstraint("delta_gold <> 0", name="delta_non_zero"),
         CheckConstraint("balance_after >= 0", name="balance_after_non_negative"),
         Index("ix_wallet_ledger_user_id_id", "user_id", "id"),
+        # time windows of the data-quality checks (appended in time order: BRIN suffices)
+        Index("ix_wallet_ledger_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
