@@ -65,6 +65,11 @@ def settings() -> Iterator[Settings]:
         db_pool_size=10,
         db_max_overflow=0,
         db_pool_timeout_s=30.0,
+        # the sinks are off unless a test asks for them (tests/pipeline: sink_settings):
+        # `make test` exports the servers it found, which must not turn every app and
+        # worker of the suite into a Kafka producer and ClickHouse writer
+        kafka_bootstrap_servers="",
+        clickhouse_url="",
     )
     set_settings(s)
     from ccweb.manage import migrate
@@ -174,6 +179,8 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
         CC_ARGON2_TIME_COST="1",
         CC_ARGON2_MEMORY_KIB="1024",
         CC_LOG_LEVEL="WARNING",
+        KAFKA_BOOTSTRAP_SERVERS="",  # sinks off, as in `settings`
+        CLICKHOUSE_URL="",
     )
     return env
 
