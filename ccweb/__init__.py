@@ -27,6 +27,7 @@ class JSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None) -> Flask:
     from ccweb import db
     from ccweb.actions.routes import bp as actions_bp
+    from ccweb.analytics.routes import bp as analytics_admin_bp
     from ccweb.admin.routes import bp as admin_bp
     from ccweb.auth.routes import bp as auth_bp
     from ccweb.dashboard.routes import bp as dashboard_bp
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         shop_webhook_bp,
         shop_receipts_bp,
         quality_admin_bp,
+        analytics_admin_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)
