@@ -30,7 +30,7 @@ fmt: venv
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
-services:
+services: venv
 	@$(PY) scripts/services.py up
 
 services-down:

@@ -147,7 +147,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("seed", "setup"):
         seed()
         print("seed applied")
+    if args.command == "setup":
+        setup_sinks(settings)
     return 0
+
+
+def setup_sinks(settings: Settings) -> None:
+    """The configured sinks' schema: ClickHouse migrations and Kafka topics (both
+    idempotent; Tansu keeps topics in memory, so every start provisions again)."""
+    if settings.clickhouse_url:
+        from ccweb.analytics.migrate import migrate as ch_migrate
+
+        applied = ch_migrate(settings.clickhouse_url)
+        print(f"clickhouse migrations applied: {len(applied)}")
+    if settings.kafka_bootstrap_servers:
+        from ccweb.kafka import provision
+
+        provision.main([])
+        print("kafka topics provisioned")
 
 
 if __name__ == "__main__":

@@ -325,6 +325,8 @@ class FaultStack:
             "CC_ACCESS_LOG": "0",
             "CC_LOG_LEVEL": "WARNING",
             "CC_FAILPOINTS": "",
+            "KAFKA_BOOTSTRAP_SERVERS": "",  # sinks off (`make test` exports its servers)
+            "CLICKHOUSE_URL": "",
         }
         self.procs: list[subprocess.Popen] = []
 
@@ -341,6 +343,8 @@ class FaultStack:
             access_log=False,
             log_level="WARNING",
             failpoints="",
+            kafka_bootstrap_servers="",
+            clickhouse_url="",
         )
 
     # -- the database ------------------------------------------------------------------
