@@ -51,13 +51,15 @@ def test_migrations_apply_on_an_empty_database_once(
     empty_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = load()
-    assert [m.version for m in files] == sorted(m.version for m in files) == [1, 2, 3]
+    assert [m.version for m in files] == sorted(m.version for m in files) == [1, 2, 3, 4, 5]
 
     assert main(["--url", empty_db]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "clickhouse migrate: applied 0001_events_raw",
         "clickhouse migrate: applied 0002_mv_user_daily",
         "clickhouse migrate: applied 0003_mv_event_completion",
+        "clickhouse migrate: applied 0004_mv_daily_kpis",
+        "clickhouse migrate: applied 0005_mv_user_spend",
     ]
     c = ch_client(empty_db)
     try:
@@ -66,12 +68,18 @@ def test_migrations_apply_on_an_empty_database_once(
         )
         assert recorded == [(m.version, m.name, m.checksum) for m in files]
         tables = {r[0] for r in c.execute("SHOW TABLES")}
-        assert {"events_raw", "mv_user_daily", "mv_event_completion"} <= tables
+        assert {
+            "events_raw",
+            "mv_user_daily",
+            "mv_event_completion",
+            "mv_daily_kpis",
+            "mv_user_spend",
+        } <= tables
 
         assert migrate(empty_db) == []  # second run: nothing
         assert main(["--url", empty_db]) == 0
         assert "up to date" in capsys.readouterr().out
-        assert c.execute("SELECT count() FROM schema_migrations FINAL") == [(3,)]
+        assert c.execute("SELECT count() FROM schema_migrations FINAL") == [(5,)]
 
         types = dict(c.execute("SELECT name, type FROM system.columns WHERE database ="
                                " currentDatabase() AND table = 'events_raw'"))  # fmt: skip
@@ -105,11 +113,11 @@ def test_a_new_version_is_applied_after_the_recorded_ones(empty_db: str, tmp_pat
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, copy)
     migrate(empty_db, copy)
-    (copy / "0004_extra.sql").write_text(
+    (copy / "0006_extra.sql").write_text(
         "-- a later version\nCREATE TABLE IF NOT EXISTS extra (x UInt8)\n"
         "ENGINE = MergeTree() ORDER BY x;\n"
     )
-    assert [m.version for m in migrate(empty_db, copy)] == [4]
+    assert [m.version for m in migrate(empty_db, copy)] == [6]
     c = ch_client(empty_db)
     try:
         assert c.execute("EXISTS TABLE extra") == [(1,)]
@@ -117,9 +125,10 @@ def test_a_new_version_is_applied_after_the_recorded_ones(empty_db: str, tmp_pat
         c.disconnect()
 
 
-def test_the_views_activity_rule_is_ccweb_events_rule() -> None:
-    """mv_user_daily spells out NOT_PLAYER_ACTIVITY in SQL: it must not drift."""
-    sql = (MIGRATIONS_DIR / "0002_mv_user_daily.sql").read_text()
+@pytest.mark.parametrize("name", ["0002_mv_user_daily.sql", "0004_mv_daily_kpis.sql"])
+def test_the_views_activity_rule_is_ccweb_events_rule(name: str) -> None:
+    """The views spell out NOT_PLAYER_ACTIVITY in SQL: it must not drift."""
+    sql = (MIGRATIONS_DIR / name).read_text()
     listed = re.search(r"event_type NOT IN \(([^)]*)\)\) AS active", sql)
     assert listed is not None
     assert set(re.findall(r"'([^']+)'", listed.group(1))) == set(ev.NOT_PLAYER_ACTIVITY)
