@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 LINT_PATHS := ccweb worker realtime tests scripts bench loadtests migrations/env.py
 
-.PHONY: run test lint fmt migrate seed services services-down bench bench-play bench-progress bench-realtime bench-shop venv clean
+.PHONY: run test lint fmt migrate seed services services-down bench bench-play bench-progress bench-realtime bench-shop bench-pipeline venv clean
 
 $(STAMP): requirements.txt
 	@scripts/bootstrap.sh "$(PY)" "$(VENV)"
@@ -60,6 +60,9 @@ bench-realtime: venv
 
 bench-shop: venv
 	@scripts/with-services.sh $(BIN)/python -m bench.shop
+
+bench-pipeline: venv
+	@scripts/with-services.sh $(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
