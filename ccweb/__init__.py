@@ -27,8 +27,8 @@ class JSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None) -> Flask:
     from ccweb import db
     from ccweb.actions.routes import bp as actions_bp
-    from ccweb.analytics.routes import bp as analytics_admin_bp
     from ccweb.admin.routes import bp as admin_bp
+    from ccweb.analytics.routes import bp as analytics_admin_bp
     from ccweb.auth.routes import bp as auth_bp
     from ccweb.dashboard.routes import bp as dashboard_bp
     from ccweb.games.routes import bp as games_bp
