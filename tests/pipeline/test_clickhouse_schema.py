@@ -34,6 +34,12 @@ CONTRACT = {
     "dedupe_key": "String",
     "version": "UInt64",
 }
+# The KPI key views (0006): ReplacingMergeTree whose sorting key is the fact's identity.
+KEY_VIEWS = {
+    "mv_active_players": "(event_date, user_id)",
+    "mv_purchases": "(event_date, user_id, event_id)",
+    "mv_event_players": "(event_date, event_type, user_id, claim_id)",
+}
 
 
 @pytest.fixture
@@ -51,7 +57,7 @@ def test_migrations_apply_on_an_empty_database_once(
     empty_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = load()
-    assert [m.version for m in files] == sorted(m.version for m in files) == [1, 2, 3, 4, 5]
+    assert [m.version for m in files] == sorted(m.version for m in files) == [1, 2, 3, 4, 5, 6, 7]
 
     assert main(["--url", empty_db]) == 0
     assert capsys.readouterr().out.splitlines() == [
@@ -60,6 +66,8 @@ def test_migrations_apply_on_an_empty_database_once(
         "clickhouse migrate: applied 0003_mv_event_completion",
         "clickhouse migrate: applied 0004_mv_daily_kpis",
         "clickhouse migrate: applied 0005_mv_user_spend",
+        "clickhouse migrate: applied 0006_kpi_key_views",
+        "clickhouse migrate: applied 0007_drop_state_kpi_views",
     ]
     c = ch_client(empty_db)
     try:
@@ -72,14 +80,19 @@ def test_migrations_apply_on_an_empty_database_once(
             "events_raw",
             "mv_user_daily",
             "mv_event_completion",
-            "mv_daily_kpis",
-            "mv_user_spend",
+            "mv_active_players",
+            "mv_purchases",
+            "mv_event_players",
         } <= tables
+        assert not {"mv_daily_kpis", "mv_user_spend"} & tables  # superseded (0007)
+        for view, key in KEY_VIEWS.items():
+            create = c.execute(f"SHOW CREATE TABLE `.inner.{view}`")[0][0]
+            assert "ReplacingMergeTree()" in create and f"ORDER BY {key}" in create, view
 
         assert migrate(empty_db) == []  # second run: nothing
         assert main(["--url", empty_db]) == 0
         assert "up to date" in capsys.readouterr().out
-        assert c.execute("SELECT count() FROM schema_migrations FINAL") == [(5,)]
+        assert c.execute("SELECT count() FROM schema_migrations FINAL") == [(7,)]
 
         types = dict(c.execute("SELECT name, type FROM system.columns WHERE database ="
                                " currentDatabase() AND table = 'events_raw'"))  # fmt: skip
@@ -113,11 +126,11 @@ def test_a_new_version_is_applied_after_the_recorded_ones(empty_db: str, tmp_pat
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, copy)
     migrate(empty_db, copy)
-    (copy / "0006_extra.sql").write_text(
+    (copy / "0099_extra.sql").write_text(
         "-- a later version\nCREATE TABLE IF NOT EXISTS extra (x UInt8)\n"
         "ENGINE = MergeTree() ORDER BY x;\n"
     )
-    assert [m.version for m in migrate(empty_db, copy)] == [6]
+    assert [m.version for m in migrate(empty_db, copy)] == [99]
     c = ch_client(empty_db)
     try:
         assert c.execute("EXISTS TABLE extra") == [(1,)]
@@ -125,13 +138,18 @@ def test_a_new_version_is_applied_after_the_recorded_ones(empty_db: str, tmp_pat
         c.disconnect()
 
 
-@pytest.mark.parametrize("name", ["0002_mv_user_daily.sql", "0004_mv_daily_kpis.sql"])
-def test_the_views_activity_rule_is_ccweb_events_rule(name: str) -> None:
-    """The views spell out NOT_PLAYER_ACTIVITY in SQL: it must not drift."""
+@pytest.mark.parametrize(
+    ("name", "lists"),
+    [("0002_mv_user_daily.sql", 1), ("0004_mv_daily_kpis.sql", 1), ("0006_kpi_key_views.sql", 2)],
+)
+def test_the_views_activity_rule_is_ccweb_events_rule(name: str, lists: int) -> None:
+    """The views (and 0006's backfill) spell out NOT_PLAYER_ACTIVITY in SQL: it must not
+    drift."""
     sql = (MIGRATIONS_DIR / name).read_text()
-    listed = re.search(r"event_type NOT IN \(([^)]*)\)\) AS active", sql)
-    assert listed is not None
-    assert set(re.findall(r"'([^']+)'", listed.group(1))) == set(ev.NOT_PLAYER_ACTIVITY)
+    listed = re.findall(r"event_type NOT IN \(([^)]*)\)", sql)
+    assert len(listed) == lists
+    for found in listed:
+        assert set(re.findall(r"'([^']+)'", found)) == set(ev.NOT_PLAYER_ACTIVITY)
 
 
 def test_a_replayed_event_collapses_in_events_raw(empty_db: str) -> None:

@@ -17,6 +17,7 @@ from flask import Flask
 from ccweb import events as ev
 from ccweb.analytics import clickhouse
 from ccweb.analytics.kpis import kpis
+from ccweb.analytics.migrate import load
 from ccweb.analytics.routes import bp as analytics_bp
 from ccweb.config import Settings, set_settings
 from tests.factories import auth_headers, create_user
@@ -161,27 +162,94 @@ def test_kpis_equal_hand_computed_values(analytics_db: str) -> None:
     assert got == {"from": "2024-05-01", "to": "2024-05-04", "days": EXPECTED_DAYS, "whales": []}
 
 
+# Rows of the KPI key views (migration 0006) for constructed(), one per fact, once merged.
+KEY_VIEW_ROWS = {
+    # (day, player) with activity of their own: D1 101, 102; D2 101, 102; D4 103, 104;
+    # D4+1 101
+    "mv_active_players": 7,
+    # purchase attempts: D1 101 ok + refused, 102 ok; D2 102 refused twice; D4 104 ok
+    # twice; D4+1 101 ok
+    "mv_purchases": 8,
+    # claims: D1 101/55; D2 101/56, 101/57; D4 103/56 — plus (day, player) with event
+    # progress: D1 101, 102, 103; D4 103
+    "mv_event_players": 8,
+}
+
+
+def inner_table(c: Any, view: str) -> str:
+    """The table behind a materialized view: ``.inner.<view>`` (18.16, Ordinary
+    databases) or ``.inner_id.<uuid>`` (Atomic databases of current servers)."""
+    names = {
+        r[0] for r in c.execute("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    }
+    if f".inner.{view}" in names:
+        return f"`.inner.{view}`"
+    uuid = c.execute(
+        "SELECT toString(uuid) FROM system.tables WHERE database = currentDatabase()"
+        " AND name = %(v)s",
+        {"v": view},
+    )[0][0]
+    return f"`.inner_id.{uuid}`"
+
+
+def key_rows(c: Any, final: bool = False) -> dict[str, int]:
+    return {
+        v: c.execute(f"SELECT count() FROM {v}{' FINAL' if final else ''}")[0][0]
+        for v in KEY_VIEW_ROWS
+    }
+
+
 def test_a_replayed_batch_changes_no_kpi(analytics_db: str) -> None:
     """The same entries handled again — whole, and re-split into other batches, as a
-    reclaim after a crash would — then merged: every number stays."""
+    reclaim after a crash would — while the key views cannot merge (their copies are
+    visible to the query), then merged: every number stays."""
     envs = constructed()
     entries = ingest(envs)
     first = ask(analytics_db, D1, D4)
-    analytics.handle(entries)
-    for i in range(0, len(entries), 3):
-        analytics.handle(entries[::-1][i : i + 3])
-    assert ask(analytics_db, D1, D4) == first
     c = ch_client(analytics_db)
     try:
-        for table in ("events_raw", "mv_user_daily", "mv_event_completion"):
+        for view in KEY_VIEW_ROWS:
+            c.execute(f"SYSTEM STOP MERGES {inner_table(c, view)}")
+        analytics.handle(entries)
+        for i in range(0, len(entries), 3):
+            analytics.handle(entries[::-1][i : i + 3])
+        copies = key_rows(c)
+        assert all(copies[v] >= 3 * n for v, n in KEY_VIEW_ROWS.items()), copies
+        assert key_rows(c, final=True) == KEY_VIEW_ROWS
+        assert ask(analytics_db, D1, D4) == first
+
+        for view in KEY_VIEW_ROWS:
+            c.execute(f"SYSTEM START MERGES {inner_table(c, view)}")
+        for table in ("events_raw", "mv_user_daily", "mv_event_completion", *KEY_VIEW_ROWS):
             c.execute(f"OPTIMIZE TABLE {table} FINAL")
         assert c.execute("SELECT count() FROM events_raw")[0][0] == sum(
             len(e["payload"]["items"]) if e["event_type"] == ev.EVENT_PROGRESS else 1 for e in envs
         )
+        assert key_rows(c) == KEY_VIEW_ROWS  # merged: one row per fact
     finally:
         c.disconnect()
     assert ask(analytics_db, D1, D4) == first
     assert first["days"] == EXPECTED_DAYS
+
+
+def test_the_key_views_backfill_events_ingested_before_them(analytics_db: str) -> None:
+    """Migration 0006 fills its views from events_raw (a server that had events before
+    the views existed), and running its statements again — a migration that died half
+    way and is re-run — counts nothing twice."""
+    ingest(constructed())
+    c = ch_client(analytics_db)
+    try:
+        for view in KEY_VIEW_ROWS:
+            c.execute(f"TRUNCATE TABLE {inner_table(c, view)}")
+        assert ask(analytics_db, D1, D4)["days"] != EXPECTED_DAYS
+        (m0006,) = [m for m in load() if m.version == 6]
+        for _ in range(2):
+            for statement in m0006.statements():
+                c.execute(statement)
+            assert key_rows(c, final=True) == KEY_VIEW_ROWS
+            assert ask(analytics_db, D1, D4)["days"] == EXPECTED_DAYS
+    finally:
+        c.disconnect()
 
 
 def test_whales_threshold_and_window(analytics_db: str) -> None:
