@@ -56,6 +56,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.error
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -724,6 +725,42 @@ def http_kpis(base: str, token: str, start: date, end: date, reps: int) -> list[
     return sorted(out)
 
 
+def settle_merges(url: str, db: str, limit_s: float = 90.0) -> float:
+    """Wait until ClickHouse runs no merge in ``db`` (the parts the load left behind are
+    merged in the background for a minute or so, taking a core): phase 3 measures steady
+    play, not play beside the load's aftermath. Returns the seconds waited."""
+    from ccweb.analytics.clickhouse import new_client
+
+    c = new_client(url)
+    t = time.perf_counter()
+    try:
+        while time.perf_counter() - t < limit_s:
+            busy = c.execute(
+                "SELECT count() FROM system.merges WHERE database = %(db)s", {"db": db}
+            )
+            if not busy[0][0]:
+                break
+            time.sleep(0.5)
+    finally:
+        c.disconnect()
+    return time.perf_counter() - t
+
+
+def signed_up(base: str, n: int, event_id: int, gold: int, attempts: int = 3) -> list[Any]:
+    """``bench.progress.make_players``, tried again when a signup is refused with a 503:
+    eight concurrent signups queue on the invite code's row, and on a busy box one of
+    them can exceed the 2 s statement timeout."""
+    for attempt in range(attempts):
+        try:
+            return make_players(base, n, event_id, gold=gold)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == attempts - 1:
+                raise
+            print(f"  signup answered 503 (attempt {attempt + 1}); signing up again")
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
 def phase_live(args: argparse.Namespace, url: str, start: date, end: date) -> dict[str, Any]:
     metrics_port = str(free_port())
     env = {
@@ -739,7 +776,7 @@ def phase_live(args: argparse.Namespace, url: str, start: date, end: date) -> di
     event_id = create_event(conn)  # players join it: their spins make progress events too
     with server(env, worker=True) as base:
         t = time.perf_counter()
-        players = make_players(base, args.spin_players, event_id, gold=args.bet * 10_000)
+        players = signed_up(base, args.spin_players, event_id, args.bet * 10_000)
         print(
             f"  {len(players)} players signed up, topped up and joined a live event in"
             f" {time.perf_counter() - t:.1f}s"
@@ -896,7 +933,9 @@ def main() -> None:
     settings = Settings.from_env(redis_prefix=prefix, clickhouse_url=url)
     set_settings(settings)
     rds = redis.Redis.from_url(settings.redis_url)
-    admin_ch = clickhouse.new_client(url, database="default")
+    admin_ch = clickhouse.new_client(
+        url + ("&" if "?" in url else "?") + "send_receive_timeout=300", database="default"
+    )
     last_day = datetime.now(UTC).date() - timedelta(days=1)
     start, end = last_day - timedelta(days=DAYS - 1), last_day
     try:
@@ -968,6 +1007,8 @@ def main() -> None:
         live: dict[str, Any] = {}
         if not args.skip_live:
             print("phase 3: commit → queryable under steady play (server + worker)")
+            waited = settle_merges(url, db)
+            print(f"  waited {waited:.1f}s for ClickHouse to finish merging the load's parts")
             live = phase_live(args, url, start, end)
         with clickhouse.pool(settings).client() as c:
             print("  ClickHouse data at the end:")
@@ -1008,7 +1049,12 @@ def main() -> None:
         clear_prefix(rds, prefix)
         clickhouse.reset_pools()
         if not args.keep:
-            admin_ch.execute(f"DROP DATABASE IF EXISTS {db}")
+            try:  # merges of the big parts may hold the DROP for a while
+                admin_ch.execute(
+                    f"DROP DATABASE IF EXISTS {db}", settings={"max_execution_time": 300}
+                )
+            except Exception as exc:
+                print(f"bench.pipeline: could not drop ClickHouse database {db}: {exc!r}")
         admin_ch.disconnect()
 
 
