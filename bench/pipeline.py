@@ -462,12 +462,12 @@ class TimedClient:
         t = time.perf_counter()
         out = self.client.execute(query, *args, **kw)
         dt = time.perf_counter() - t
-        m = re.search(r"FROM\s+(\w+)", query)
+        tables = dict.fromkeys(re.findall(r"FROM\s+(\w+)", query))  # in order, once each
         lq = getattr(self.client, "last_query", None)
         prog = getattr(lq, "progress", None)
         self.calls.append(
             (
-                m.group(1) if m else "?",
+                "+".join(tables) or "?",
                 dt,
                 int(getattr(prog, "rows", 0) or 0),
                 int(getattr(prog, "bytes", 0) or 0),
@@ -619,7 +619,7 @@ def print_kpi_times(label: str, totals: list[float], per_table: dict[str, Any]) 
     for table, calls in per_table.items():
         ms = sorted(c[0] for c in calls)
         print(
-            f"    {table:<22} p50 {pct(ms, 50):6.1f} ms  p95 {pct(ms, 95):6.1f} ms"
+            f"    {table:<40} p50 {pct(ms, 50):6.1f} ms  p95 {pct(ms, 95):6.1f} ms"
             f"  rows read {calls[-1][1]:>9,}  bytes read {calls[-1][2]:>11,}"
         )
 
