@@ -51,6 +51,10 @@ def signup(
     session: Session, *, site_id: str, nickname: str, password: str, invite_code: str | None
 ) -> dict[str, Any]:
     """Create the account, grant the signup gold through the ledger, emit auth.signup."""
+    # Hash first: the invite code's row stays locked from its UPDATE to the commit, and
+    # argon2 (tens of ms by design) inside that window made every signup with the same
+    # code wait for the ones before it (signups 503'd under load in bench/pipeline.py).
+    password_hash = hash_password(password)
     if get_flag(session, "signup.invite_required", True):
         used = session.execute(
             text(
@@ -87,7 +91,7 @@ def signup(
                 {
                     "site_id": site_id,
                     "nickname": nickname,
-                    "pw": hash_password(password),
+                    "pw": password_hash,
                     "invite": invite_code,
                 },
             ).scalar_one()
