@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ccweb import effects, events
 from ccweb.errors import Conflict, NotFound
 from ccweb.events import iso
 from ccweb.games.models import GAME_TYPES
@@ -21,6 +22,14 @@ def start_session(session: Session, user_id: int, game_type: str) -> dict[str, A
         ),
         {"u": user_id, "g": game_type},
     ).one()
+    # game.session.start/end (SPEC §4) feed the `game.session` topic and analytics
+    effects.emit(
+        session,
+        events.GAME_SESSION_START,
+        user_id,
+        {"session_id": row.id, "game_type": game_type},
+        dedupe_key=f"session:{row.id}:start",
+    )
     return {"session_id": row.id, "game_type": game_type, "started_at": iso(row.started_at)}
 
 
@@ -42,7 +51,16 @@ def end_session(session: Session, user_id: int, session_id: int) -> dict[str, An
         raise Conflict(
             "session already ended", code="ALREADY_ENDED", details={"session_id": session_id}
         )
-    return session_out(row._mapping)
+    out = session_out(row._mapping)
+    effects.emit(
+        session,
+        events.GAME_SESSION_END,
+        user_id,
+        {k: out[k] for k in ("session_id", "game_type", "rounds", "total_bet", "total_payout")}
+        | {"gold_delta": out["net"], "duration_s": out["duration_s"]},
+        dedupe_key=f"session:{session_id}:end",
+    )
+    return out
 
 
 def session_out(r: Any) -> dict[str, Any]:

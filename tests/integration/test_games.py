@@ -239,8 +239,17 @@ def test_sessions_summarise_their_rounds(client, player):
     assert summary["rounds"] == 3 and summary["total_bet"] == 300
     assert summary["total_payout"] == sum(p["payout"] for p in plays)
     assert summary["duration_s"] >= 0
+    emitted = q(
+        "SELECT event_type, envelope -> 'payload' AS p FROM outbox"
+        " WHERE event_type LIKE 'game.session.%' ORDER BY id"
+    )
+    assert [e["event_type"] for e in emitted] == ["game.session.start", "game.session.end"]
+    assert emitted[0]["p"] == {"session_id": sid, "game_type": "slot"}
+    assert emitted[1]["p"]["rounds"] == 3
+    assert emitted[1]["p"]["gold_delta"] == summary["net"]
     again = client.post(f"/api/games/sessions/{sid}/end", headers=headers)
     assert again.status_code == 409
+    assert len(q("SELECT 1 FROM outbox WHERE event_type = 'game.session.end'")) == 1
     assert client.post("/api/games/sessions/999999/end", headers=headers).status_code == 404
     recent = client.get("/api/games/sessions/recent?limit=10", headers=headers).get_json()
     assert [s["session_id"] for s in recent["items"]] == [sid]
