@@ -18,6 +18,7 @@ from ccweb.liveops.models import (
 )
 from ccweb.ops.models import ProcessedEvent, UserDailyActivity
 from ccweb.outbox.models import OutboxEvent, RelayCursor
+from ccweb.segments.models import SegmentThresholds, UserSegment
 from ccweb.shop.models import Product, Purchase, SettlementCallback, SigningKey
 from ccweb.streak.models import Streak
 from ccweb.users.models import User
@@ -45,6 +46,7 @@ __all__ = [
     "RefreshToken",
     "RelayCursor",
     "RevealedSeed",
+    "SegmentThresholds",
     "SettlementCallback",
     "SigningKey",
     "Streak",
@@ -54,4 +56,5 @@ __all__ = [
     "UserDailyActivity",
     "UserItem",
     "UserMission",
+    "UserSegment",
 ]

@@ -116,6 +116,7 @@ class Purchase(Base):
         ),
         Index("ix_shop_purchases_user_id_id", "user_id", "id"),
         Index("ix_shop_purchases_product_id", "product_id"),  # sold counts, FK checks
+        Index("ix_shop_purchases_user_id_created_at", "user_id", "created_at"),  # RFM
         Index(
             "ix_shop_purchases_pending",
             "created_at",
