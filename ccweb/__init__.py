@@ -28,9 +28,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb import db
     from ccweb.actions.routes import bp as actions_bp
     from ccweb.admin.routes import bp as admin_bp
+    from ccweb.admin.stats_routes import bp as admin_stats_bp
     from ccweb.analytics.routes import bp as analytics_admin_bp
     from ccweb.auth.routes import bp as auth_bp
     from ccweb.dashboard.routes import bp as dashboard_bp
+    from ccweb.flags.routes import bp as flags_bp
     from ccweb.games.routes import bp as games_bp
     from ccweb.http.errors import register_error_handlers
     from ccweb.http.openapi import bp as openapi_bp
@@ -42,7 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
     from ccweb.quality.routes import bp as quality_admin_bp
+    from ccweb.recommendations.routes import bp as recommendations_bp
     from ccweb.rewards.routes import bp as rewards_bp
+    from ccweb.segments.routes import bp as segments_bp
     from ccweb.shop.admin_routes import bp as shop_admin_bp
     from ccweb.shop.receipt_routes import bp as shop_receipts_bp
     from ccweb.shop.routes import bp as shop_bp
@@ -83,6 +87,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         shop_receipts_bp,
         quality_admin_bp,
         analytics_admin_bp,
+        flags_bp,
+        segments_bp,
+        recommendations_bp,
+        admin_stats_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)
