@@ -27,12 +27,12 @@ class JSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None) -> Flask:
     from ccweb import db
     from ccweb.actions.routes import bp as actions_bp
+    from ccweb.admin.flag_routes import bp as admin_flags_bp
     from ccweb.admin.routes import bp as admin_bp
     from ccweb.admin.stats_routes import bp as admin_stats_bp
     from ccweb.analytics.routes import bp as analytics_admin_bp
     from ccweb.auth.routes import bp as auth_bp
     from ccweb.dashboard.routes import bp as dashboard_bp
-    from ccweb.flags.routes import bp as flags_bp
     from ccweb.games.routes import bp as games_bp
     from ccweb.http.errors import register_error_handlers
     from ccweb.http.openapi import bp as openapi_bp
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         shop_receipts_bp,
         quality_admin_bp,
         analytics_admin_bp,
-        flags_bp,
+        admin_flags_bp,
         segments_bp,
         recommendations_bp,
         admin_stats_bp,

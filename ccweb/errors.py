@@ -57,6 +57,13 @@ class Forbidden(DomainError):
     status, code, message = 403, "FORBIDDEN", "not allowed"
 
 
+class FeatureDisabled(Forbidden):
+    """An operator switched the feature off (a feature flag): not the caller's fault, not
+    transient either — the client shows it and offers something else."""
+
+    code, message = "FEATURE_DISABLED", "this feature is switched off"
+
+
 class NotFound(DomainError):
     status, code, message = 404, "NOT_FOUND", "not found"
 

@@ -356,15 +356,7 @@ def run(session: Session) -> None:
         ).first()
         is None
     ):
-        flags.upsert_flag(
-            session,
-            "signup.invite_required",
-            value=True,
-            client_visible=True,
-            description="Signup needs a valid invite code",
-            rollout_percent=100,
-            target_tiers=None,
-        )
+        flags.put(session, "signup.invite_required", {"value": True})
     _ensure_user(
         session, "admin", "Admin", get_settings().admin_password, is_admin=True, tier="VIP"
     )
@@ -372,3 +364,23 @@ def run(session: Session) -> None:
         _ensure_user(session, site_id, nickname, DEMO_PASSWORD, tier=tier)
     _seed_liveops(session)
     _seed_products(session)
+
+
+# Recommendation content (issue 13): the AtRisk segment's win-back offer, which
+# ccweb.recommendations.rules recognises by its ``pkg_return`` sku prefix and offers to
+# no other segment; once per player. Seeded with the other products (idempotent by sku).
+RECOMMENDATION_PRODUCTS: list[dict[str, Any]] = [
+    {
+        "sku": "pkg_return_welcome_back",
+        "name": "Welcome Back Pack",
+        "description": "Once per player, for players we missed: 3,000 gold and a lucky charm"
+        " for 500 gold.",
+        "category": "package",
+        "price_gold": 500,
+        "gold_amount": 3000,
+        "items": _items(("lucky_charm", 1)),
+        "limit_once": True,
+        "sort_order": 35,
+    },
+]
+SEED_PRODUCTS.extend(RECOMMENDATION_PRODUCTS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, g
@@ -10,7 +9,6 @@ from flask import Blueprint, g
 from ccweb.admin import audit, service
 from ccweb.admin.schemas import (
     AuditQuery,
-    FlagIn,
     GoldAdjustIn,
     InviteCodeIn,
     InviteCodePatch,
@@ -19,16 +17,12 @@ from ccweb.admin.schemas import (
 )
 from ccweb.auth.guard import auth_required
 from ccweb.db import unit_of_work
-from ccweb.errors import ValidationFailed
 from ccweb.events import iso
-from ccweb.flags.service import all_flags
 from ccweb.http.validation import doc, validate
 from ccweb.idempotency import service as idempotency
 from ccweb.idempotency.service import idempotent, request_key
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin")
-
-FLAG_KEY_RE = re.compile(r"[a-z0-9_.-]{2,64}")
 
 
 @bp.get("/users")
@@ -78,25 +72,6 @@ def audit_log(query: AuditQuery) -> Any:
     with unit_of_work() as s:
         rows = audit.list_entries(s, query.limit, query.before_id, query.action)
     return {"items": [{**r, "created_at": iso(r["created_at"])} for r in rows]}
-
-
-@bp.get("/flags")
-@doc("All feature flags", errors=(403,))
-@auth_required(admin=True)
-def list_flags() -> Any:
-    with unit_of_work() as s:
-        return {k: {**v, "updated_at": iso(v["updated_at"])} for k, v in all_flags(s).items()}
-
-
-@bp.put("/flags/<string:key>")
-@doc("Create or update a feature flag (visible to all processes within 1 s)", errors=(403,))
-@auth_required(admin=True)
-@validate(body=FlagIn)
-def put_flag(key: str, body: FlagIn) -> Any:
-    if not FLAG_KEY_RE.fullmatch(key):
-        raise ValidationFailed("bad flag key", details={"field": "key"})
-    with unit_of_work() as s:
-        return service.put_flag(s, admin_id=g.user_id, key=key, fields=body.model_dump())
 
 
 @bp.post("/invite-codes")

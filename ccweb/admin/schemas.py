@@ -27,14 +27,6 @@ class AuditQuery(QuerySchema):
     action: str | None = Field(default=None, max_length=64)
 
 
-class FlagIn(Schema):
-    value: Any
-    client_visible: bool = False
-    description: str | None = Field(default=None, max_length=255)
-    rollout_percent: int = Field(default=100, ge=0, le=100)
-    target_tiers: list[str] | None = None
-
-
 class InviteCodeIn(Schema):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{3,32}$")
     max_uses: int | None = Field(default=None, ge=1, le=1_000_000)

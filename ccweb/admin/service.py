@@ -13,8 +13,6 @@ from ccweb import effects, events
 from ccweb.admin import audit
 from ccweb.errors import Duplicate, NotFound, ValidationFailed
 from ccweb.events import iso
-from ccweb.flags import service as flags
-from ccweb.users.models import TIERS
 from ccweb.users.service import get_user, public_user
 from ccweb.wallet import ledger
 
@@ -105,17 +103,6 @@ def adjust_gold(
         "entry_id": result.entry_id,
         "reason": reason,
     }
-
-
-def put_flag(
-    session: Session, *, admin_id: int, key: str, fields: dict[str, Any]
-) -> dict[str, Any]:
-    bad = [t for t in fields.get("target_tiers") or [] if t not in TIERS]
-    if bad:
-        raise ValidationFailed("unknown tier", details={"target_tiers": bad})
-    row = flags.upsert_flag(session, key, **fields)
-    audit.record(session, admin_id, "flag.put", "flag", key, fields)
-    return {**row, "updated_at": iso(row["updated_at"])}
 
 
 def create_invite_code(

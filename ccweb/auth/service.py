@@ -16,7 +16,7 @@ from ccweb.auth.passwords import hash_password, needs_rehash, verify_password
 from ccweb.config import get_settings
 from ccweb.effects import emit
 from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
-from ccweb.flags.service import get_flag
+from ccweb.flags import service as flags
 from ccweb.users.service import find_by_site_id, get_user, public_user
 from ccweb.wallet import ledger
 
@@ -34,7 +34,7 @@ def _session_response(session: Session, user: dict[str, Any]) -> dict[str, Any]:
 
 def grant_signup_bonus(session: Session, user_id: int) -> None:
     """The starting gold is a ledger row (once per user), so the ledger explains it."""
-    grant = get_settings().signup_grant_gold
+    grant = flags.value("signup.grant_gold")
     if grant > 0:
         ledger.apply(
             session,
@@ -55,7 +55,7 @@ def signup(
     # argon2 (tens of ms by design) inside that window made every signup with the same
     # code wait for the ones before it (signups 503'd under load in bench/pipeline.py).
     password_hash = hash_password(password)
-    if get_flag(session, "signup.invite_required", True):
+    if flags.value("signup.invite_required"):
         used = session.execute(
             text(
                 """

@@ -31,10 +31,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ccweb import events
-from ccweb.config import get_settings
 from ccweb.db import autocommit
 from ccweb.effects import Effects
-from ccweb.errors import Conflict, NotFound
+from ccweb.errors import Conflict, FeatureDisabled, NotFound
+from ccweb.flags import service as flags
 from ccweb.games import fairness, round_ids, seed_cache
 from ccweb.games.engines.base import RoundResult
 from ccweb.idempotency import service as idempotency
@@ -142,6 +142,10 @@ def play(
     """Play one round of ``game_type``. ``draw(rng, pity)`` runs the engine with validated
     input. Raises ``idempotency.AlreadyCompleted`` when this request's key was completed
     by an earlier attempt (the caller replays that response)."""
+    if not flags.value(f"games.{game_type}.enabled"):
+        raise FeatureDisabled(
+            f"{game_type} is switched off for now", details={"flag": f"games.{game_type}.enabled"}
+        )
     claim = idempotency.current()
     fx = Effects()
     with autocommit() as conn:
@@ -289,7 +293,7 @@ def _settle_round(
             Entry(-result.bet, "game_bet", f"round:{round_id}:bet", round_id, result.game_type),
             Entry(result.payout, "game_win", f"round:{round_id}:win", round_id, result.game_type),
         ],
-        xp=get_settings().xp_per_round,
+        xp=flags.value("games.xp_per_round"),
         guard=_guard(user_id, game_type, seed, result.bet, session_id, claim),
         attachments=tuple(attachments),
     )

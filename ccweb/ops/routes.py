@@ -1,4 +1,4 @@
-"""Liveness, readiness and the client feature-flag view."""
+"""Liveness, readiness and the player's feature flags."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from ccweb.auth.guard import auth_required
 from ccweb.config import get_settings
-from ccweb.db import engine, unit_of_work
+from ccweb.db import autocommit, engine
 from ccweb.flags.service import client_flags
 from ccweb.http.validation import doc
 from ccweb.ops.readiness import clickhouse_status, kafka_status
@@ -51,10 +51,18 @@ def ready() -> Any:
     return {"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503
 
 
+# the caller's tier and segment, in the one query this route makes
+_FLAG_CONTEXT = text(
+    "SELECT u.tier, s.label FROM users u LEFT JOIN user_segments s ON s.user_id = u.id"
+    " WHERE u.id = :u"
+)
+
+
 @bp.get("/api/flags")
-@doc("Client-visible feature flags that apply to the caller", tags=("flags",))
+@doc("Client-visible feature flags as they apply to the caller", tags=("flags",))
 @auth_required
 def flags() -> Any:
-    with unit_of_work() as s:
-        tier = s.execute(text("SELECT tier FROM users WHERE id = :u"), {"u": g.user_id}).scalar()
-        return client_flags(s, g.user_id, tier or "STANDARD")
+    with autocommit() as conn:
+        row = conn.execute(_FLAG_CONTEXT, {"u": g.user_id}).first()
+    tier, segment = (row[0], row[1]) if row is not None else (None, None)
+    return client_flags(g.user_id, tier, segment)

@@ -56,6 +56,7 @@ from ccweb.errors import (
     Conflict,
     DomainError,
     Duplicate,
+    FeatureDisabled,
     Forbidden,
     InProgress,
     InsufficientGold,
@@ -64,6 +65,7 @@ from ccweb.errors import (
     ValidationFailed,
 )
 from ccweb.events import iso
+from ccweb.flags import service as flags
 from ccweb.metrics import SHOP_PURCHASE_ATTEMPTS, SHOP_PURCHASE_LATENCY, SHOP_STOCK_LEVEL
 from ccweb.outbox import writer
 from ccweb.player_versions import shop_stock_key
@@ -153,14 +155,14 @@ def _key_lock(user_id: int, idem_key: str) -> Iterator[bool]:
 
 
 def _velocity_check(user_id: int) -> None:
-    s = get_settings()
-    item = ratelimit.per_window(s.shop_velocity_limit, s.shop_velocity_window_s)
+    limit, window_s = flags.value("shop.velocity_limit"), get_settings().shop_velocity_window_s
+    item = ratelimit.per_window(limit, window_s)
     ident = f"shop:{user_id}"
     if not ratelimit.limiter().hit(item, ident):
         raise TooManyRequests(
             ratelimit.retry_after_s(item, ident),
             "too many purchases; slow down",
-            details={"limit": s.shop_velocity_limit, "window_s": s.shop_velocity_window_s},
+            details={"limit": limit, "window_s": window_s},
         )
 
 
@@ -450,6 +452,8 @@ def _purchase(user_id: int, product_id: int, idem_key: str, quantity: int) -> Ou
             return _replay(row, product_id, quantity, idem_key)
         if not locked:
             raise InProgress(details={"idempotency_key": idem_key})
+        if not flags.value("shop.enabled"):  # after the replay: a done purchase still answers
+            raise FeatureDisabled("the shop is closed for now", details={"flag": "shop.enabled"})
         _velocity_check(user_id)  # new attempts only: a replay is not a purchase
         for attempt in range(MAX_ATTEMPTS):
             if attempt:  # the guard refused: the product, its stock or the player changed

@@ -9,7 +9,7 @@ import pytest
 
 from ccweb.config import Settings
 from ccweb.events import make_envelope, partition_of, stream_key
-from ccweb.flags.service import applies_to
+from ccweb.flags.rules import Flag, applies
 from ccweb.users.levels import level_for_xp
 
 
@@ -46,13 +46,14 @@ def test_level_formula(xp, level):
 
 
 def test_flag_targeting_by_tier_and_stable_rollout():
-    row = {"key": "f", "target_tiers": ["VIP"], "rollout_percent": 100}
-    assert applies_to(row, 1, "VIP") and not applies_to(row, 1, "STANDARD")
-    half = {"key": "g", "target_tiers": None, "rollout_percent": 50}
-    picks = [applies_to(half, uid, "STANDARD") for uid in range(2000)]
+    vip = Flag("f", True, "bool", target_tiers=("VIP",))
+    assert applies(vip, 1, "VIP", None) and not applies(vip, 1, "STANDARD", None)
+    half = Flag("g", True, "bool", rollout_percent=50)
+    picks = [applies(half, uid, "STANDARD", None) for uid in range(2000)]
     assert 0.4 < sum(picks) / len(picks) < 0.6
-    assert picks == [applies_to(half, uid, "STANDARD") for uid in range(2000)]
-    assert not any(applies_to({**half, "rollout_percent": 0}, u, "VIP") for u in range(100))
+    assert picks == [applies(half, uid, "STANDARD", None) for uid in range(2000)]
+    none = Flag("g", True, "bool", rollout_percent=0)
+    assert not any(applies(none, u, "VIP", None) for u in range(100))
 
 
 def test_production_refuses_the_default_jwt_secret():
