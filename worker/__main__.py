@@ -29,6 +29,7 @@ from ccweb.logs import configure_logging
 from ccweb.metrics import instrument_engine
 from ccweb.quality.jobs import run_scheduled
 from ccweb.redis_client import get_redis
+from ccweb.segments.jobs import run_scheduled as segment_batches
 from worker.handlers import BATCH, GROUPS, LINGER_MS, SINK_GROUPS, groups
 from worker.relay import run_relay
 from worker.runner import GroupConsumer
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         # data-quality checks every CC_DQ_INTERVAL_S (ccweb/quality/jobs.py; a failed run
         # is logged and counted, never fatal)
         threads.append(supervised("data-quality", run_scheduled, stop, died, settings, stop))
+        # the nightly RFM batch, once a day across workers (ccweb/segments/jobs.py)
+        threads.append(supervised("segments-nightly", segment_batches, stop, died, settings, stop))
     for t in threads:
         t.start()
     log.info("worker %s running groups %s", consumer, names)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib
 
 from ccweb.config import Settings
-from worker.handlers import activity, progress, realtime
+from worker.handlers import activity, progress, realtime, segments
 from worker.runner import Handler
 
 GROUPS: dict[str, Handler] = {
     activity.GROUP: activity.handle,
     progress.GROUP: progress.handle,
     realtime.GROUP: realtime.handle,
+    segments.GROUP: segments.handle,
 }
 
 # Per-group override of CC_WORKER_LINGER_MS (the wait that lets a small batch fill up):
