@@ -3,8 +3,9 @@
 The dashboard's ``shop_highlights`` are up to three products the player may buy now
 (:data:`ccweb.shop.catalog.HIGHLIGHTS_SQL`: tier allowed, in stock, not a ``limit_once``
 product they already bought; highlighted first), in the catalog's shape; the profile
-lists the player's ``inventory`` and ``purchases_count``. The recommendation section is
-present and empty until that capability exists. Cached views re-render on any change of
+lists the player's ``inventory`` and ``purchases_count``. ``recommendations`` are the
+items of ``GET /api/recommendations`` (:mod:`ccweb.recommendations.service`, its
+candidates read by the same statement). Cached views re-render on any change of
 the player (worker progress and their purchases included) or of LiveOps or shop content,
 at least every ``VIEW_TTL_S``, and (dashboard) as soon as an event or product window
 opens or closes; claims and purchases always check the clock anyway. Another player's
@@ -26,6 +27,7 @@ from ccweb.errors import NotFound
 from ccweb.events import utcnow
 from ccweb.games.history import session_out, stats
 from ccweb.liveops import service as liveops
+from ccweb.recommendations import service as recommendations
 from ccweb.shop.catalog import HIGHLIGHTS_SQL, product_out
 from ccweb.streak.service import status_from_row
 from ccweb.users.inventory import items_of
@@ -63,11 +65,13 @@ _PURCHASES_COUNT = "SELECT count(*) AS n FROM shop_purchases WHERE user_id = :ui
 
 
 # Everything the dashboard reads, in one round trip: the user, the streak row, the last
-# three sessions (one row per session; the other columns repeat), the LiveOps sections and
-# the shop highlights (uncorrelated subqueries, so PostgreSQL runs them once).
+# three sessions (one row per session; the other columns repeat), the LiveOps sections,
+# the shop highlights and the recommendation candidates (uncorrelated subqueries, so
+# PostgreSQL runs them once).
 _DASHBOARD = f"""
     SELECT {liveops.SECTIONS_SQL},
            {HIGHLIGHTS_SQL},
+           {recommendations.CANDIDATES_SQL},
            u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
            u.gold_balance, u.created_at,
            s.count AS s_count, s.last_claim_date AS s_last, s.grace_used_on AS s_grace,
@@ -112,11 +116,12 @@ def dashboard(
     changes = [first["next_window_change"], first["shop_next_window_change"]]
     change = min((c for c in changes if c is not None), default=None)
     valid_for = (change - now).total_seconds() if change is not None else None
+    sections = liveops.render_sections(first, now, today)
     return {
         "profile": user,
         "streak": status_from_row(streak_row, today),
-        **liveops.render_sections(first, now, today),
+        **sections,
         "recent_sessions": sessions,
         "shop_highlights": [product_out(r) for r in first["shop_rows"]],
-        "recommendations": [],
+        "recommendations": recommendations.from_row(first, sections)["items"],
     }, valid_for
