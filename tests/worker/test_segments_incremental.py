@@ -111,7 +111,7 @@ def test_a_first_purchase_before_any_batch(client, settings, rds, clock):
     assert q("SELECT count(*) AS n FROM segment_thresholds")[0]["n"] == 0  # only a batch stores
 
 
-def test_a_void_of_the_only_purchase_removes_the_segment(client, settings, rds, clock):
+def test_a_chargeback_of_the_only_purchase_removes_the_segment(client, settings, rds, clock):
     user = create_user(gold=0)
     resp = buy(client, auth_headers(client, user), category="conversion", points_price=100,
                gold_amount=1_000)  # fmt: skip
@@ -119,7 +119,11 @@ def test_a_void_of_the_only_purchase_removes_the_segment(client, settings, rds, 
     run_burst(consumer(rds, settings))
     seg = row(user["id"])
     assert seg is not None and seg["m_sum30"] == 100  # a pending conversion counts
-    assert send(client, resp.get_json()["tx_id"], "voided").status_code == 200
+    tx_id = resp.get_json()["tx_id"]
+    assert send(client, tx_id, "settled").status_code == 200
+    run_burst(consumer(rds, settings))  # settling changes nothing: not even handled
+    assert q("SELECT count(*) AS n FROM processed_events WHERE consumer = 'segments'")[0]["n"] == 1
+    assert send(client, tx_id, "voided").status_code == 200  # a chargeback
     before = version(rds, user["id"])
     run_burst(consumer(rds, settings))
     assert row(user["id"]) is None

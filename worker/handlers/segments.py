@@ -1,8 +1,9 @@
 """``segments`` group: a player's RFM segment is recomputed soon after they buy.
 
 Takes ``shop.purchase`` events with ``status: success`` (a refused purchase changes
-nothing) and ``shop.settlement`` events (a void removes a conversion from F and M, and
-may remove the player's row). One transaction per batch: the event ids are recorded
+nothing) and ``shop.settlement`` events with ``status: voided`` (a void removes a
+conversion from F and M, and may remove the player's row; a pending conversion already
+counts, so settling it changes nothing). One transaction per batch: the event ids are recorded
 (:func:`worker.dedupe.claim_new`) and the distinct players of the fresh events are
 recomputed in one statement (:func:`ccweb.segments.rfm.recompute`, which touches the
 dashboards of players whose label changed). A redelivered event is skipped; recomputing
@@ -25,14 +26,14 @@ from worker.dedupe import claim_new
 from worker.entries import Entry
 
 GROUP = "segments"
-EVENT_TYPES = frozenset({events.SHOP_PURCHASE, events.SHOP_SETTLEMENT})
+WANTED = {events.SHOP_PURCHASE: "success", events.SHOP_SETTLEMENT: "voided"}  # payload status
 
 
 def _relevant(entry: Entry) -> tuple[str, int, datetime] | None:
     """(event id, player, event time) of an event that can change a segment, else None.
     A malformed envelope raises (the batch is then retried entry by entry)."""
     env = entry.envelope
-    if env["event_type"] == events.SHOP_PURCHASE and env["payload"].get("status") != "success":
+    if env["payload"].get("status") != WANTED[env["event_type"]]:
         return None
     user_id = env["user_id"]
     if not isinstance(user_id, int) or isinstance(user_id, bool):
@@ -42,7 +43,7 @@ def _relevant(entry: Entry) -> tuple[str, int, datetime] | None:
 
 def handle(entries: Sequence[Entry]) -> None:
     # other event types are skipped by their stream field, without parsing
-    parsed = [p for e in entries if e.event_type in EVENT_TYPES if (p := _relevant(e))]
+    parsed = [p for e in entries if e.event_type in WANTED if (p := _relevant(e))]
     if not parsed:
         return
 
