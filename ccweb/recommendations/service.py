@@ -22,20 +22,7 @@ from sqlalchemy.engine import Connection
 from ccweb import pg
 from ccweb.liveops import service as liveops
 from ccweb.recommendations import rules
-from ccweb.shop.catalog import ON_SALE
-from ccweb.users.models import TIERS
-
-_TIERS_SQL = "ARRAY[" + ", ".join(f"'{t}'" for t in TIERS) + "]"  # constants, lowest first
-# What player :uid may buy now: on sale, in stock, tier allowed, not a limit_once product
-# they already bought — the conditions of ccweb.shop.catalog.HIGHLIGHTS_SQL, which keeps
-# them inline (to be shared once the catalog exports them as one predicate).
-_BUYABLE = f"""{ON_SALE}
-    AND (p.stock_remaining IS NULL OR p.stock_remaining > 0)
-    AND array_position({_TIERS_SQL}, p.tier_required)
-        <= array_position({_TIERS_SQL}, (SELECT tier FROM users WHERE id = :uid))
-    AND NOT (p.limit_once AND EXISTS (
-        SELECT 1 FROM shop_purchases sp
-        WHERE sp.user_id = :uid AND sp.product_id = p.id AND sp.limit_once))"""
+from ccweb.shop.catalog import BUYABLE
 
 # What the rules read of a package (the whole catalog shape would cost the dashboard's
 # statement more JSON to build and parse for nothing).
@@ -47,7 +34,7 @@ CANDIDATES_SQL = f"""
     (SELECT label FROM user_segments WHERE user_id = :uid) AS reco_label,
     (SELECT coalesce(json_agg(x ORDER BY x.id), '[]')
      FROM (SELECT {_OFFER_COLUMNS} FROM shop_products p
-           WHERE p.category = 'package' AND {_BUYABLE}) x) AS reco_products"""
+           WHERE p.category = 'package' AND {BUYABLE}) x) AS reco_products"""
 
 _RECOMMENDATIONS = f"SELECT {liveops.SECTIONS_SQL}, {CANDIDATES_SQL}"
 

@@ -69,20 +69,23 @@ _CATALOG = f"""
             FROM (SELECT {PRODUCT_COLUMNS} FROM shop_products p WHERE {ON_SALE}) x) AS products,
            ({NEXT_WINDOW_CHANGE}) AS next_window_change
 """
-# Up to three products player :uid may buy now (tier allowed, in stock, not a limit_once
-# product they already bought — the partial unique index on limit_once purchases answers
-# that), highlighted ones first: the dashboard's ``shop_highlights`` as one column of its
-# own statement.
+# What player :uid may buy now (product alias ``p``): on sale, in stock, tier allowed,
+# and not a limit_once product they already bought (the partial unique index on
+# limit_once purchases answers that). Shared by the highlights and the recommendations.
+BUYABLE = f"""{ON_SALE}
+    AND (p.stock_remaining IS NULL OR p.stock_remaining > 0)
+    AND array_position({_TIERS_SQL}, p.tier_required)
+        <= array_position({_TIERS_SQL}, (SELECT tier FROM users WHERE id = :uid))
+    AND NOT (p.limit_once AND EXISTS (
+        SELECT 1 FROM shop_purchases sp
+        WHERE sp.user_id = :uid AND sp.product_id = p.id AND sp.limit_once))"""
+
+# Up to three products player :uid may buy now, highlighted ones first: the dashboard's
+# ``shop_highlights`` as one column of its own statement.
 HIGHLIGHTS_SQL = f"""
     (SELECT coalesce(json_agg(x ORDER BY x.highlight DESC, x.sort_order, x.id), '[]')
      FROM (SELECT {PRODUCT_COLUMNS} FROM shop_products p
-           WHERE {ON_SALE}
-             AND (p.stock_remaining IS NULL OR p.stock_remaining > 0)
-             AND array_position({_TIERS_SQL}, p.tier_required)
-                 <= array_position({_TIERS_SQL}, (SELECT tier FROM users WHERE id = :uid))
-             AND NOT (p.limit_once AND EXISTS (
-                 SELECT 1 FROM shop_purchases sp
-                 WHERE sp.user_id = :uid AND sp.product_id = p.id AND sp.limit_once))
+           WHERE {BUYABLE}
            ORDER BY p.highlight DESC, p.sort_order, p.id LIMIT 3) x) AS shop_rows,
     ({NEXT_WINDOW_CHANGE}) AS shop_next_window_change"""
 
