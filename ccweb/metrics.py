@@ -24,7 +24,8 @@ OUTBOX_PUBLISHED = Counter(
 )
 OUTBOX_PENDING = Gauge(
     "cc_outbox_pending",
-    "Outbox rows not yet marked published",
+    "Outbox rows not yet behind the relay's cursor (the fast path has usually published"
+    " them already; a backlog here is what the relay still has to confirm)",
     multiprocess_mode="livemostrecent",
 )
 LEDGER_ENTRIES = Counter("cc_ledger_entries_total", "Wallet ledger applications", ["result"])
@@ -100,6 +101,33 @@ SHOP_SETTLEMENT_LATENCY = Histogram(
 SHOP_UNRECOVERED_GOLD = Counter(
     "cc_shop_settlement_unrecovered_gold_total",
     "Gold of voided conversions that could not be reversed (already spent)",
+)
+SHOP_SETTLEMENT_PENDING = Gauge(
+    "cc_shop_settlement_pending",
+    "Conversion purchases awaiting their provider's settlement callback (worker reading)",
+    multiprocess_mode="livemostrecent",
+)
+SHOP_SETTLEMENT_OLDEST_PENDING = Gauge(
+    "cc_shop_settlement_oldest_pending_seconds",
+    "Age of the oldest conversion still pending settlement, 0 when none (worker reading)",
+    multiprocess_mode="livemostrecent",
+)
+# Login outcomes (seed 003 §1.1, seed 004 §G). A reason says why a login was refused:
+# bad_password (the account exists), unknown_user, disabled (right password, inactive
+# account), locked (refused unchecked: the account's failure window is full), not_admin
+# (the admin login with a player's credentials). Each is created at import, so every
+# series exists at 0 from the first scrape and rate()/increase() see the first failure.
+LOGIN_FAIL_REASONS = ("bad_password", "unknown_user", "disabled", "locked", "not_admin")
+AUTH_LOGIN_FAIL = Counter(
+    "cc_auth_login_fail_total", "Refused login attempts, by reason", ["reason"]
+)
+for _reason in LOGIN_FAIL_REASONS:
+    AUTH_LOGIN_FAIL.labels(reason=_reason)
+AUTH_LOGIN_LOCKED = Counter(
+    "cc_auth_login_locked_total",
+    "Lockouts begun: failures that filled an account's window (CC_LOGIN_MAX_FAILURES in"
+    " CC_LOGIN_LOCK_WINDOW_S); the attempts refused while it lasts are"
+    ' cc_auth_login_fail_total{reason="locked"}',
 )
 SQL_SECONDS = Histogram(
     "cc_sql_seconds",

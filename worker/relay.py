@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import redis
 
 from ccweb import failpoints
 from ccweb.config import Settings
-from ccweb.metrics import OUTBOX_PENDING
-from ccweb.outbox.relay import pending_count, prune, relay_once
+from ccweb.outbox.relay import prune, relay_once
+from worker import readings
 from worker.dedupe import prune_processed
 from worker.outage import BURST_OUTAGE_ATTEMPTS, Backoff, is_store_outage
 
@@ -33,6 +34,7 @@ def run_relay(
     a publish, so nothing is skipped); any other exception propagates, and the worker
     process exits so its supervisor restarts it."""
     ticks = 0
+    last_reading = float("-inf")
     backoff = Backoff.for_worker(settings)
     while not stop.is_set():
         failpoints.hit("worker.relay")
@@ -43,13 +45,14 @@ def run_relay(
                 backoff.reset()
             if n:
                 log.debug("relay marked %d outbox rows published", n)
+            if not burst and time.monotonic() - last_reading >= readings.EVERY_S:
+                last_reading = time.monotonic()  # by the clock: a backlog is reported too
+                readings.take()
             if n >= BATCH or (burst and n):
                 continue
             if burst:
                 return
             ticks += 1
-            if ticks % 25 == 0:
-                OUTBOX_PENDING.set(pending_count())
             if ticks % 300 == 0:
                 prune(timedelta(hours=settings.outbox_retention_h))
                 prune_processed(timedelta(hours=settings.processed_retention_h))

@@ -27,6 +27,8 @@ CH_INSERT_FAIL = Counter(
     " one by one), malformed (an envelope that cannot become a row: dead-lettered)",
     ["reason"],
 )
+for _reason in ("unavailable", "rejected", "malformed"):  # at 0 from the start (rate())
+    CH_INSERT_FAIL.labels(reason=_reason)
 CH_KPI_QUERY_SECONDS = Histogram(
     "cc_ch_kpi_query_seconds",
     "Time to answer GET /api/admin/analytics/kpis from ClickHouse",

@@ -17,6 +17,7 @@ from ccweb.config import get_settings
 from ccweb.effects import emit
 from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
 from ccweb.flags import service as flags
+from ccweb.metrics import AUTH_LOGIN_FAIL, AUTH_LOGIN_LOCKED
 from ccweb.users.service import find_by_site_id, get_user, public_user
 from ccweb.wallet import ledger
 
@@ -110,14 +111,21 @@ def login(
 ) -> dict[str, Any]:
     limiter, item, ident = ratelimit.limiter(), _login_item(), site_id.lower()
     if not limiter.test(item, ident):
+        AUTH_LOGIN_FAIL.labels(reason="locked").inc()
         raise LoginLocked(ratelimit.retry_after_s(item, ident))
     user = find_by_site_id(session, site_id)
     ok = verify_password(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["is_active"]:
-        limiter.hit(item, ident)
+        reason = "unknown_user" if user is None else "bad_password" if not ok else "disabled"
+        AUTH_LOGIN_FAIL.labels(reason=reason).inc()
+        # the failure that fills the window begins a lockout (one Redis call more, on
+        # failures only); a concurrent failure that found it full already counts none
+        if limiter.hit(item, ident) and not limiter.test(item, ident):
+            AUTH_LOGIN_LOCKED.inc()
         raise InvalidCredentials()
     limiter.clear(item, ident)
     if admin_only and not user["is_admin"]:
+        AUTH_LOGIN_FAIL.labels(reason="not_admin").inc()
         raise Forbidden("admin account required")
     if needs_rehash(user["password_hash"]):
         session.execute(

@@ -18,6 +18,10 @@ KAFKA_PRODUCE_FAIL = Counter(
     " (the broker refused this record for its content: the entry's fault)",
     ["reason"],
 )
+# every reason at 0 from the start: rate() cannot see a series' first increment, and the
+# failure-ratio alert (ops/alerts) must see the first failures
+for _reason in ("unreachable", "timeout", "broker_error", "record_rejected"):
+    KAFKA_PRODUCE_FAIL.labels(reason=_reason)
 KAFKA_DLQ = Counter(
     "cc_kafka_dlq_total",
     "Entries that failed validation and were acknowledged on a dead-letter topic",
