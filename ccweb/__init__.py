@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.actions.routes import bp as actions_bp
     from ccweb.admin.flag_routes import bp as admin_flags_bp
     from ccweb.admin.routes import bp as admin_bp
+    from ccweb.admin.segment_routes import bp as admin_segments_bp
     from ccweb.admin.stats_routes import bp as admin_stats_bp
     from ccweb.analytics.routes import bp as analytics_admin_bp
     from ccweb.auth.routes import bp as auth_bp
@@ -46,7 +47,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.quality.routes import bp as quality_admin_bp
     from ccweb.recommendations.routes import bp as recommendations_bp
     from ccweb.rewards.routes import bp as rewards_bp
-    from ccweb.segments.routes import bp as segments_bp
     from ccweb.shop.admin_routes import bp as shop_admin_bp
     from ccweb.shop.receipt_routes import bp as shop_receipts_bp
     from ccweb.shop.routes import bp as shop_bp
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         quality_admin_bp,
         analytics_admin_bp,
         admin_flags_bp,
-        segments_bp,
+        admin_segments_bp,
         recommendations_bp,
         admin_stats_bp,
     ):
