@@ -1,0 +1,473 @@
+"""Admin stats (``GET /api/admin/stats``, SPEC §3): players, DAU, purchases and their
+success rate, gold in circulation checked against the ledger, the idempotent-replay
+ratio, and how far behind the outbox relay and every stream consumer group are.
+
+The document (counts are integers; ``success_rate``/``replay_ratio`` are percentages
+with two decimals, null when there is nothing to divide by; "today" is the application
+clock's UTC day; a part that ran over its time budget is null and named in
+``incomplete``)::
+
+    generated_at   ISO time the numbers were computed (application clock)
+    cached         served from the shared cache (true) or computed for this request
+    age_s          seconds since generated_at (application clock)
+    compute_ms     how long the computation took
+    incomplete     parts that ran over their budget (BUDGET_MS each), e.g. ["dau"]
+    players        total: accounts that are not admins; active_today (DAU): players with a
+                   row in user_daily_activity for today — written by the worker's
+                   ``activity`` group, so it trails play by that group's lag; new_today
+    purchases      total / today: rows of shop_purchases (successful purchases only);
+                   failed_today: today's ``shop.purchase`` outbox rows with ``status:
+                   failed`` — the business refusals (gold, stock, limit, tier) that
+                   analytics counts too; a rate-limited or invalid request is no attempt;
+                   failed_complete: false when CC_OUTBOX_RETENTION_H is shorter than the
+                   day so far (older rows are pruned); attempts_today = today +
+                   failed_today; success_rate = today / attempts_today;
+                   settlement_pending / settlement_voided: conversions awaiting their
+                   provider's callback / reversed
+    gold           in_circulation: SUM(users.gold_balance); ledger_sum: SUM of
+                   wallet_ledger.delta_gold (see "The ledger sum"); consistent: equal;
+                   difference = in_circulation - ledger_sum. Both from ONE snapshot, so
+                   concurrent play cannot make them disagree; ledger_catching_up: the
+                   ledger is being folded after a reset (ledger_sum null meanwhile)
+    idempotency    since the web server started, all its processes (see below):
+                   replays — requests answered with a stored response; keyed_requests —
+                   replays + requests executed under their key; replay_ratio = replays /
+                   keyed_requests; purchase_replays / purchase_keyed: the shop's share
+    outbox         pending: rows after the relay's cursor (not yet confirmed by the relay;
+                   the fast path has usually published them already); oldest_pending_age_s:
+                   age of the next row the relay will take, by PostgreSQL's clock
+    streams        groups: {<group>: {lag, pending}} summed over the partition streams and
+                   the group's retry stream — lag: entries not yet delivered (XINFO GROUPS;
+                   null when Redis cannot tell, e.g. an entry in range was deleted),
+                   pending: delivered, not acknowledged; dead_letters: XLEN <prefix>:dlq
+
+**Replay counts** are Prometheus counters (a replay writes nothing to the database), read
+the way ``/metrics`` reads them: with ``PROMETHEUS_MULTIPROC_DIR`` set (the pre-fork
+server) the multiprocess collector sums every web process's files, else this process's
+default registry. ``X-Idempotency-Key`` requests are counted by
+:func:`record_keyed_response` (an app-wide after-request hook: ``Idempotent-Replay: true``
+is a replay, a request that claimed its key was executed); the shop's keys travel in the
+body and ``cc_shop_purchase_attempt_total{state}`` counts them (replay; new + failed).
+
+**The ledger sum** is kept bounded by folding (:class:`LedgerFold`, in Redis): rows up to
+``upto`` are summed once into ``total``, and each computation reads only the rows after
+``upto`` (a primary-key range: the rows written since the previous computation). Rows
+are folded only when no transaction that could still add a row below the fold point is
+running: the fold point is the ledger sequence's last value read just before an earlier
+snapshot, and it becomes foldable once PostgreSQL's oldest running transaction
+(``xmin``) is newer than that snapshot's ``xmax``. This holds because a ledger id is
+allocated only after its transaction holds an xid (``ledger.settle`` inserts the rows
+FROM the balance UPDATE). After Redis lost the fold (or the sequence went back: a
+truncate or restore), at most FOLD_CHUNK ids are folded per computation, ledger_sum is
+null until caught up. The sequence must hand out ids one at a time (``CACHE 1``, the
+default; a test pins it): a session caching ids would use them after the fold passed.
+PostgreSQL's ``xmin`` is the whole server's, so a transaction left open anywhere holds
+the fold back (as it holds VACUUM back): the sum stays exact, only the tail grows.
+
+**Caching** (:func:`get`): the document lives in Redis at ``<prefix>:admin:stats`` for 5 s
+(a Redis TTL: one expiry for every web process), so a dashboard polled from many tabs
+costs one computation per 5 s. One process computes at a time (a token lock,
+``…:lock``); the others serve the previous document (``…:last``, kept 5 minutes) or, when
+there is none, wait up to WAIT_S for it. ``fresh`` computes now (and refreshes the cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from flask import Response, current_app, g, request
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, multiprocess
+from redis.exceptions import LockError
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import OperationalError
+
+from ccweb import clock, db
+from ccweb.config import Settings
+from ccweb.events import SHOP_PURCHASE, all_stream_keys, iso
+from ccweb.idempotency.service import HEADER
+from ccweb.outbox.relay import CURSOR
+from ccweb.redis_client import get_redis, key
+
+CACHE_TTL_MS = 5_000  # SPEC §3: cached 5 s
+LAST_TTL_S = 300  # the previous document, served while another process computes
+LOCK_TTL_S = 15  # longer than a computation can last (the parts' budgets)
+WAIT_S = 3.0  # without a previous document, how long to wait for the computing process
+POLL_S = 0.05
+BUDGET_MS = 1_000  # per statement (statement_timeout inside the stats transaction; never
+# above CC_DB_STATEMENT_TIMEOUT_MS, which the web processes also enforce on the client side)
+FOLD_CHUNK = 2_000_000  # ledger ids folded per computation while catching up
+MAX_TAIL = 2_000_000  # unfolded ledger ids one computation sums (0.2–0.3 s here)
+QUERY_CANCELED = "57014"
+
+IDEMPOTENT_REQUESTS = Counter(
+    "cc_idempotency_requests_total",
+    "Requests sent with X-Idempotency-Key to an idempotent endpoint: executed under the"
+    " key, or replayed (answered with the stored response)",
+    ["result"],
+)
+_EXECUTED = IDEMPOTENT_REQUESTS.labels("executed")
+_REPLAYED = IDEMPOTENT_REQUESTS.labels("replayed")
+_idempotent_views: dict[str, bool] = {}
+
+
+def record_keyed_response(response: Response) -> Response:
+    """After-request hook: count a keyed request to an ``@idempotent`` view (one header
+    lookup for every other request)."""
+    if HEADER not in request.headers or request.endpoint is None:
+        return response
+    keyed = _idempotent_views.get(request.endpoint)
+    if keyed is None:
+        view = current_app.view_functions.get(request.endpoint)
+        keyed = bool(getattr(view, "__openapi__", {}).get("idempotent"))
+        _idempotent_views[request.endpoint] = keyed
+    if keyed:
+        if response.headers.get("Idempotent-Replay") == "true":
+            _REPLAYED.inc()
+        elif g.get("idempotency") is not None:
+            _EXECUTED.inc()
+    return response
+
+
+# -- database ------------------------------------------------------------------------
+
+_USERS = text(
+    """
+    SELECT count(*) FILTER (WHERE NOT is_admin) AS players,
+           count(*) FILTER (WHERE NOT is_admin AND created_at >= :day_start) AS new_today,
+           coalesce(sum(gold_balance), 0) AS gold
+    FROM users
+    """
+)
+_DAU = text("SELECT count(*) AS n FROM user_daily_activity WHERE day = :day")
+_PURCHASES = text(
+    """
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE created_at >= :day_start) AS today,
+           count(*) FILTER (WHERE settlement_status = 'pending') AS pending,
+           count(*) FILTER (WHERE settlement_status = 'voided') AS voided
+    FROM shop_purchases
+    """
+)
+_FAILED = text(
+    """
+    SELECT count(*) AS n FROM outbox
+    WHERE event_type = :type AND created_at >= :day_start
+      AND envelope -> 'payload' ->> 'status' = 'failed'
+    """
+)
+# ccweb.outbox.relay.pending_count's rows, with the cursor as parameters: a join on the
+# cursor table makes PostgreSQL walk the whole (txid, id) index
+_CURSOR = text(
+    "SELECT coalesce(max(txid), 0) AS txid, coalesce(max(last_id), 0) AS last_id"
+    " FROM outbox_relay_cursor WHERE name = :name"
+)
+_OUTBOX = text(
+    """
+    SELECT (SELECT count(*) FROM outbox WHERE (txid, id) > (:txid, :last_id)) AS pending,
+           (SELECT extract(epoch FROM now() - created_at) FROM outbox
+            WHERE (txid, id) > (:txid, :last_id) ORDER BY txid, id LIMIT 1) AS oldest_s
+    """
+)
+_LEDGER_LAST_ID = text(
+    "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('wallet_ledger', 'id')), 0)"
+)
+_SNAPSHOT = text(
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,"
+    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax"
+)
+_LEDGER_TAIL = text(
+    """
+    SELECT coalesce(sum(delta_gold) FILTER (WHERE id <= :fold_to), 0) AS folded,
+           coalesce(sum(delta_gold), 0) AS tail
+    FROM wallet_ledger WHERE id > :upto AND id <= :scan_to
+    """
+)
+_NO_END = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class LedgerFold:
+    """Ledger rows with ``id <= upto`` sum to ``total``; ids up to ``next_id`` were all
+    allocated by transactions with an xid below ``next_xmax`` (foldable once PostgreSQL's
+    ``xmin`` reaches it)."""
+
+    upto: int = 0
+    total: int = 0
+    next_id: int = 0
+    next_xmax: int = 0
+
+    @classmethod
+    def load(cls, client: redis.Redis, settings: Settings) -> LedgerFold:
+        raw = client.hgetall(_fold_key(settings))
+        return cls(**{f.name: int(raw[f.name]) for f in fields(cls)}) if raw else cls()
+
+    def save(self, client: redis.Redis, settings: Settings) -> None:
+        pairs = [x for f in fields(self) for x in (f.name, getattr(self, f.name))]
+        client.hset(_fold_key(settings), items=pairs)
+
+    def advance(
+        self, conn: Connection, last_id: int, xmin: int, xmax: int
+    ) -> tuple[int | None, LedgerFold]:
+        """The ledger sum in ``conn``'s snapshot (None while catching up) and the fold
+        after it. ``last_id`` was read before the snapshot; ``xmin``/``xmax`` are the
+        snapshot's."""
+        fold = self if last_id >= self.upto else LedgerFold()  # the sequence went back
+        safe = fold.next_id if xmin >= fold.next_xmax else fold.upto
+        fold_to = max(fold.upto, min(safe, fold.upto + FOLD_CHUNK))
+        whole = last_id - fold.upto <= MAX_TAIL
+        row = _part(
+            conn,
+            _LEDGER_TAIL,
+            {"upto": fold.upto, "fold_to": fold_to, "scan_to": _NO_END if whole else fold_to},
+        )
+        if row is None:
+            raise _OverBudget
+        caught_up = fold_to >= fold.next_id
+        after = LedgerFold(
+            upto=fold_to,
+            total=fold.total + int(row.folded),
+            next_id=last_id if caught_up else fold.next_id,
+            next_xmax=xmax if caught_up else fold.next_xmax,
+        )
+        return (fold.total + int(row.tail) if whole else None), after
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _fold_key(settings: Settings) -> str:
+    return key("admin", "stats", "ledger", settings=settings)
+
+
+def _part(conn: Connection, stmt: Any, params: dict[str, Any]) -> Row[Any] | None:
+    """One statement under a savepoint: None if it ran over the budget (the transaction
+    goes on)."""
+    try:
+        with conn.begin_nested():
+            return conn.execute(stmt, params).one()
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != QUERY_CANCELED:
+            raise
+        return None
+
+
+def _int(row: Row[Any] | None, name: str) -> int | None:
+    return None if row is None else int(getattr(row, name))
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def database_sections(
+    conn: Connection, now: datetime, settings: Settings, fold: LedgerFold, last_id: int
+) -> tuple[dict[str, Any], LedgerFold]:
+    """players, purchases, gold and outbox from one REPEATABLE READ snapshot (``conn``
+    fresh: the snapshot is set here), and the ledger fold after it."""
+    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    configured = settings.db_statement_timeout_ms  # the web process's own bound stays
+    budget = min(BUDGET_MS, configured) if configured > 0 else BUDGET_MS
+    conn.execute(text(f"SET LOCAL statement_timeout = {int(budget)}"))
+    snap = conn.execute(_SNAPSHOT).one()
+    day_start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    at = {"day_start": day_start}
+    incomplete: list[str] = []
+
+    def part(name: str, stmt: Any, params: dict[str, Any]) -> Row[Any] | None:
+        row = _part(conn, stmt, params)
+        if row is None:
+            incomplete.append(name)
+        return row
+
+    users = part("users", _USERS, at)
+    dau = part("dau", _DAU, {"day": day_start.date()})
+    bought = part("purchases", _PURCHASES, at)
+    failed = part("failed_purchases", _FAILED, {**at, "type": SHOP_PURCHASE})
+    cursor = conn.execute(_CURSOR, {"name": CURSOR}).one()
+    outbox = part("outbox", _OUTBOX, {"txid": cursor.txid, "last_id": cursor.last_id})
+    try:
+        ledger_sum, fold = fold.advance(conn, last_id, snap.xmin, snap.xmax)
+    except _OverBudget:
+        ledger_sum = None
+        incomplete.append("ledger")
+    gold, today, n_failed = _int(users, "gold"), _int(bought, "today"), _int(failed, "n")
+    attempts = None if today is None or n_failed is None else today + n_failed
+    checked = gold is not None and ledger_sum is not None
+    oldest = None if outbox is None else outbox.oldest_s
+    doc = {
+        "incomplete": incomplete,
+        "players": {
+            "total": _int(users, "players"),
+            "active_today": _int(dau, "n"),
+            "new_today": _int(users, "new_today"),
+        },
+        "purchases": {
+            "total": _int(bought, "total"),
+            "today": today,
+            "failed_today": n_failed,
+            "failed_complete": now - timedelta(hours=settings.outbox_retention_h) <= day_start,
+            "attempts_today": attempts,
+            "success_rate": None if attempts is None else _pct(today or 0, attempts),
+            "settlement_pending": _int(bought, "pending"),
+            "settlement_voided": _int(bought, "voided"),
+        },
+        "gold": {
+            "in_circulation": gold,
+            "ledger_sum": ledger_sum,
+            "consistent": gold == ledger_sum if checked else None,
+            "difference": (gold or 0) - (ledger_sum or 0) if checked else None,
+            "ledger_catching_up": ledger_sum is None and "ledger" not in incomplete,
+        },
+        "outbox": {
+            "pending": _int(outbox, "pending"),
+            "oldest_pending_age_s": None if oldest is None else round(float(oldest), 3),
+        },
+    }
+    return doc, fold
+
+
+# -- Redis streams and metrics ----------------------------------------------------------
+
+
+def stream_groups(client: redis.Redis, settings: Settings) -> dict[str, dict[str, int | None]]:
+    """Every consumer group's lag and pending entries, summed over the partition streams
+    and the group's own retry stream (the streams its consumers read, worker.runner).
+    Two pipelined round trips: the partitions name the groups, then their retry
+    streams."""
+    groups: dict[str, dict[str, int | None]] = {}
+
+    def add(streams: list[str]) -> None:
+        pipe = client.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xinfo_groups(stream)
+        for infos in pipe.execute(raise_on_error=False):
+            if not isinstance(infos, list):  # an error: no such stream (yet)
+                continue
+            for info in infos:
+                row = groups.setdefault(str(info["name"]), {"lag": 0, "pending": 0})
+                lag, so_far = info.get("lag"), row["lag"]
+                row["lag"] = None if lag is None or so_far is None else so_far + int(lag)
+                row["pending"] = int(row["pending"] or 0) + int(info.get("pending") or 0)
+
+    add(all_stream_keys(settings))
+    add([key("retry", group, settings=settings) for group in list(groups)])
+    return dict(sorted(groups.items()))
+
+
+def _registry() -> CollectorRegistry:
+    """What ``/metrics`` reads (prometheus-flask-exporter's rule): every process's files
+    under the pre-fork server, else this process's default registry."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+def idempotency_section() -> dict[str, Any]:
+    keyed: dict[str, float] = {}
+    shop: dict[str, float] = {}
+    for metric in _registry().collect():
+        for s in metric.samples:
+            if s.name == "cc_idempotency_requests_total":
+                keyed[s.labels["result"]] = keyed.get(s.labels["result"], 0.0) + s.value
+            elif s.name == "cc_shop_purchase_attempt_total":
+                shop[s.labels["state"]] = shop.get(s.labels["state"], 0.0) + s.value
+    purchase_replays = int(shop.get("replay", 0))
+    purchase_keyed = purchase_replays + int(shop.get("new", 0) + shop.get("failed", 0))
+    replays = int(keyed.get("replayed", 0)) + purchase_replays
+    total = int(keyed.get("replayed", 0) + keyed.get("executed", 0)) + purchase_keyed
+    return {
+        "replay_ratio": _pct(replays, total),
+        "replays": replays,
+        "keyed_requests": total,
+        "purchase_replays": purchase_replays,
+        "purchase_keyed": purchase_keyed,
+    }
+
+
+def compute(settings: Settings) -> dict[str, Any]:
+    """The whole document (``cached`` false); moves the ledger fold on."""
+    started = time.perf_counter()
+    now = clock.utcnow()
+    client = get_redis(settings)
+    fold = LedgerFold.load(client, settings)
+    with db.autocommit() as conn:  # before the snapshot (see LedgerFold)
+        last_id = int(conn.execute(_LEDGER_LAST_ID).scalar_one())
+    with db.engine().connect() as conn:
+        doc, after = database_sections(conn, now, settings, fold, last_id)
+    if after != fold:
+        after.save(client, settings)
+    doc["idempotency"] = idempotency_section()
+    doc["streams"] = {
+        "groups": stream_groups(client, settings),
+        "dead_letters": int(client.xlen(key("dlq", settings=settings))),
+    }
+    head = {
+        "generated_at": iso(now),
+        "cached": False,
+        "age_s": 0.0,
+        "compute_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return {**head, **doc}
+
+
+# -- the shared cache -------------------------------------------------------------------
+
+
+def cache_key(settings: Settings) -> str:
+    return key("admin", "stats", settings=settings)
+
+
+def _served(raw: str | bytes) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(raw)
+    generated = datetime.fromisoformat(doc["generated_at"].replace("Z", "+00:00"))
+    doc["cached"] = True
+    doc["age_s"] = round(max(clock.time() - generated.timestamp(), 0.0), 3)
+    return doc
+
+
+def _computed(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    doc = compute(settings)
+    raw = json.dumps(doc)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(cache_key(settings), raw, px=CACHE_TTL_MS)
+    pipe.set(f"{cache_key(settings)}:last", raw, ex=LAST_TTL_S)
+    pipe.execute()
+    return doc
+
+
+def get(settings: Settings, fresh: bool = False) -> dict[str, Any]:
+    """The document from the 5 s cache, or computed by the one process holding the lock
+    (see the module docstring); ``fresh`` computes it now."""
+    client = get_redis(settings)
+    if fresh:
+        return _computed(client, settings)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        raw = client.get(cache_key(settings))
+        if raw is not None:
+            return _served(raw)
+        lock = client.lock(f"{cache_key(settings)}:lock", timeout=LOCK_TTL_S, blocking=False)
+        if lock.acquire():
+            try:
+                raw = client.get(cache_key(settings))  # stored while we asked for the lock
+                return _served(raw) if raw is not None else _computed(client, settings)
+            finally:
+                with contextlib.suppress(LockError):  # past its TTL: someone else's now
+                    lock.release()
+        last = client.get(f"{cache_key(settings)}:last")
+        if last is not None:
+            return _served(last)
+        if time.monotonic() >= deadline:
+            return _computed(client, settings)  # the computing process is slow or gone
+        time.sleep(POLL_S)
