@@ -3,7 +3,7 @@
 What it does:
 
 1. Creates a database of its own (``bench.common.fresh_run``: migrated and seeded,
-   dropped at the end) and fills it with ``generate_series`` (SQL only, seconds):
+   dropped at the end) and fills it with ``generate_series`` (SQL only, about a minute):
    ``--users`` players (default 100 000) created over a year, ``--ledger-per-user``
    ledger rows each (default 10 → 1 000 000) whose sum is the player's balance, 30 days
    of ``user_daily_activity`` (40 % of the players a day), ``--purchases`` successful
@@ -11,17 +11,18 @@ What it does:
    of the last 24 h (default 1 000 000 ≈ 12 events/s all day; 1 % ``shop.purchase``, a
    third of those failed), the relay cursor 50 rows from the end. VACUUM ANALYZE, as
    autovacuum would have done on a live database.
-2. Times :func:`ccweb.admin.stats.compute` ``--reps`` times after 3 warm-ups (p50 / p95 /
-   max) and each of its SQL statements alone (p50 of ``--reps``), and a cache hit
-   (:func:`ccweb.admin.stats.get`).
-3. ``--what-if`` then adds the indexes the slow statements would want and times them
-   again (they are not in the schema: the numbers say whether they are worth a
-   migration).
+2. Times each SQL statement of :func:`ccweb.admin.stats.compute` alone, and the full
+   ledger sum the fold avoids (``--reps`` runs: p50 / p95 / max); then the computations
+   that fold the ledger from nothing, :func:`~ccweb.admin.stats.compute` with the ledger
+   folded (``--reps`` runs), one computation after ``--tail`` new ledger rows (the rows
+   it sums), and a cache hit (:func:`ccweb.admin.stats.get`).
+3. ``--what-if`` then adds the indexes the slow statements want and measures again
+   (they are not in the schema: the numbers say whether they are worth a migration).
 
-Usage::
+``--db NAME`` measures a database loaded earlier (no load, nothing dropped). Usage::
 
     .venv/bin/python -m bench.admin_stats [--users 100000] [--ledger-per-user 10]
-        [--outbox 1000000] [--purchases 100000] [--reps 30] [--what-if]
+        [--outbox 1000000] [--purchases 100000] [--reps 30] [--tail 100000] [--what-if]
 """
 
 from __future__ import annotations
@@ -185,7 +186,22 @@ def statements() -> dict[str, tuple[Any, dict[str, Any]]]:
     }
 
 
-def measure(reps: int) -> None:
+TAIL = """
+    WITH rows AS (
+        INSERT INTO wallet_ledger (user_id, delta_gold, balance_after, source_type,
+                                   idempotency_key)
+        SELECT u.id, 1, u.gold_balance + 1, 'bench',
+               'bench-tail:' || u.id || ':' || gen_random_uuid()
+        FROM generate_series(1, :n) AS i
+        JOIN users u ON u.site_id = 'bench' || (1 + i % :users)
+        RETURNING user_id
+    )
+    UPDATE users u SET gold_balance = u.gold_balance + r.n
+    FROM (SELECT user_id, count(*) AS n FROM rows GROUP BY user_id) r WHERE u.id = r.user_id
+"""
+
+
+def measure(reps: int, tail: int, users: int) -> None:
     from ccweb import db
     from ccweb.admin import stats
     from ccweb.config import get_settings
@@ -208,6 +224,13 @@ def measure(reps: int) -> None:
     print(f"  ledger fold from nothing: {len(catch_up)} computations, ms: {catch_up}")
     steady = timed(lambda: stats.compute(settings), reps)
     print(f"  {'compute() (ledger folded)':42s} {summary(steady)}")
+    with db.engine().connect() as conn:
+        conn.execute(text("SET statement_timeout = 0"))
+        conn.execute(text(TAIL), {"n": tail, "users": users})
+        conn.commit()
+    doc = stats.compute(settings)  # folds up to before the tail, sums the tail
+    gold = doc["gold"]
+    print(f"  compute() after {tail} new ledger rows: {doc['compute_ms']} ms, gold {gold}")
     stats.get(settings, fresh=True)
     hit = timed(lambda: stats.get(settings), reps)
     print(f"  {'get() cache hit':42s} {summary(hit)}")
@@ -251,7 +274,7 @@ def run(args: argparse.Namespace) -> None:
         ).all()
     for rel, rows, size in sizes:
         print(f"  {rel:22s} {rows:>9} rows {size:>9}")
-    measure(args.reps)
+    measure(args.reps, args.tail, args.users)
     if args.what_if:
         with db.engine().connect() as conn:
             conn.execute(text("SET statement_timeout = 0"))
@@ -260,7 +283,7 @@ def run(args: argparse.Namespace) -> None:
             conn.commit()
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
         print("with the what-if indexes:", "; ".join(WHAT_IF))
-        measure(args.reps)
+        measure(args.reps, args.tail, args.users)
         if args.db:  # leave the database as it was
             with db.engine().connect() as conn:
                 conn.execute(text("DROP INDEX bench_uda_day, bench_outbox_failed"))
@@ -275,6 +298,7 @@ def main() -> None:
     ap.add_argument("--purchases", type=int, default=100_000)
     ap.add_argument("--outbox", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--tail", type=int, default=100_000, help="ledger rows added, then summed")
     ap.add_argument("--what-if", action="store_true", help="then again with the indexes")
     ap.add_argument("--db", help="measure this loaded database (DATABASE_URL's server)")
     args = ap.parse_args()
