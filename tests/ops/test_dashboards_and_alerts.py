@@ -280,7 +280,7 @@ def test_every_series_the_dashboards_and_alerts_use_is_exported(subprocess_env):
                 text = scrape(metrics_port)
             except OSError:
                 return None
-            return text if value(text, "cc_worker_pending", group="analytics") is not None else None
+            return text if value(text, "cc_worker_pending", group="activity") is not None else None
 
         worker_text = wait_for(worker_ready, timeout=30, what="the worker's group gauges")
     finally:
