@@ -44,10 +44,10 @@ clock's UTC day; a part that ran over its time budget is null and named in
 **Replay counts** are Prometheus counters (a replay writes nothing to the database), read
 the way ``/metrics`` reads them: with ``PROMETHEUS_MULTIPROC_DIR`` set (the pre-fork
 server) the multiprocess collector sums every web process's files, else this process's
-default registry. ``X-Idempotency-Key`` requests are counted by
-:func:`record_keyed_response` (an app-wide after-request hook: ``Idempotent-Replay: true``
-is a replay, a request that claimed its key was executed); the shop's keys travel in the
-body and ``cc_shop_purchase_attempt_total{state}`` counts them (replay; new + failed).
+default registry. ``X-Idempotency-Key`` requests are counted in
+``cc_idempotency_requests_total{result=executed|replayed}`` by an app-wide after-request
+hook (:func:`ccweb.admin.stats_routes.count_keyed_request`); the shop's keys travel in
+the body and ``cc_shop_purchase_attempt_total{state}`` counts them (replay; new + failed).
 
 **The ledger sum** is kept bounded by folding (:class:`LedgerFold`, in Redis): rows up to
 ``upto`` are summed once into ``total``, and each computation reads only the rows after
@@ -55,12 +55,13 @@ body and ``cc_shop_purchase_attempt_total{state}`` counts them (replay; new + fa
 are folded only when no transaction that could still add a row below the fold point is
 running: the fold point is the ledger sequence's last value read just before an earlier
 snapshot, and it becomes foldable once PostgreSQL's oldest running transaction
-(``xmin``) is newer than that snapshot's ``xmax``. This holds because a ledger id is
+(``xmin``) has reached that snapshot's ``xmax``. This holds because a ledger id is
 allocated only after its transaction holds an xid (``ledger.settle`` inserts the rows
-FROM the balance UPDATE). After Redis lost the fold (or the sequence went back: a
-truncate or restore), at most FOLD_CHUNK ids are folded per computation, ledger_sum is
-null until caught up. The sequence must hand out ids one at a time (``CACHE 1``, the
-default; a test pins it): a session caching ids would use them after the fold passed.
+FROM the balance UPDATE). With more than MAX_TAIL ids unfolded (Redis lost the fold, the
+sequence went back after a truncate or restore, nobody asked for hours), a computation
+folds FOLD_CHUNK of them and reports ledger_sum null until caught up. The sequence must
+hand out ids one at a time (``CACHE 1``, the default; a test pins it): a session caching
+ids would use them after the fold passed.
 PostgreSQL's ``xmin`` is the whole server's, so a transaction left open anywhere holds
 the fold back (as it holds VACUUM back): the sum stays exact, only the tail grows.
 
@@ -82,8 +83,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from flask import Response, current_app, g, request
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from redis.exceptions import LockError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Row
@@ -92,7 +92,6 @@ from sqlalchemy.exc import OperationalError
 from ccweb import clock, db
 from ccweb.config import Settings
 from ccweb.events import SHOP_PURCHASE, all_stream_keys, iso
-from ccweb.idempotency.service import HEADER
 from ccweb.outbox.relay import CURSOR
 from ccweb.redis_client import get_redis, key
 
@@ -106,35 +105,6 @@ BUDGET_MS = 1_000  # per statement (statement_timeout inside the stats transacti
 FOLD_CHUNK = 2_000_000  # ledger ids folded per computation while catching up
 MAX_TAIL = 2_000_000  # unfolded ledger ids one computation sums (0.2–0.3 s here)
 QUERY_CANCELED = "57014"
-
-IDEMPOTENT_REQUESTS = Counter(
-    "cc_idempotency_requests_total",
-    "Requests sent with X-Idempotency-Key to an idempotent endpoint: executed under the"
-    " key, or replayed (answered with the stored response)",
-    ["result"],
-)
-_EXECUTED = IDEMPOTENT_REQUESTS.labels("executed")
-_REPLAYED = IDEMPOTENT_REQUESTS.labels("replayed")
-_idempotent_views: dict[str, bool] = {}
-
-
-def record_keyed_response(response: Response) -> Response:
-    """After-request hook: count a keyed request to an ``@idempotent`` view (one header
-    lookup for every other request)."""
-    if HEADER not in request.headers or request.endpoint is None:
-        return response
-    keyed = _idempotent_views.get(request.endpoint)
-    if keyed is None:
-        view = current_app.view_functions.get(request.endpoint)
-        keyed = bool(getattr(view, "__openapi__", {}).get("idempotent"))
-        _idempotent_views[request.endpoint] = keyed
-    if keyed:
-        if response.headers.get("Idempotent-Replay") == "true":
-            _REPLAYED.inc()
-        elif g.get("idempotency") is not None:
-            _EXECUTED.inc()
-    return response
-
 
 # -- database ------------------------------------------------------------------------
 
