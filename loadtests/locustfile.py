@@ -10,6 +10,9 @@ Environment (all optional):
 
 * ``LOADTEST_THINK_S`` — ``"min,max"`` seconds a player thinks between actions (1,3);
 * ``LOADTEST_SOCKET_SHARE`` — share of players holding the socket, 0–1 (0.5);
+* ``LOADTEST_SIGNUP_SHARE`` — share of players who sign up (0.1); the others log in to
+  the accounts listed in ``LOADTEST_ACCOUNTS`` (one site id a line, password
+  ``load-pass-1234``; :mod:`loadtests.run` makes them), and sign up once those run out;
 * ``LOADTEST_KPI`` — ``1`` adds the KPI analyst (needs ClickHouse behind the server);
 * ``LOADTEST_SUMMARY`` — where the end-of-run summary JSON goes
   (``loadtests/reports/summary.json``), judged by ``python -m loadtests.slo``.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,16 @@ def _recommendations_registered(host: str) -> bool:
     return t.RECOMMENDATIONS in paths
 
 
+STEADY = summary.SteadyState()
+events.request.add_listener(STEADY.on_request)
+ENVIRONMENT: dict[str, Environment] = {}
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    ENVIRONMENT["env"] = environment
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     registered = _recommendations_registered(environment.host or "")
@@ -68,12 +82,25 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         log.warning("GET %s is not registered: its 404 NOT_FOUND is accepted", t.RECOMMENDATIONS)
 
 
+@events.spawning_complete.add_listener
+def _on_all_in(user_count: int, **_: Any) -> None:
+    environment = ENVIRONMENT.get("env")
+    started = environment.stats.total.start_time if environment is not None else time.time()
+    STEADY.start(user_count, started)
+
+
+@events.test_stopping.add_listener
+def _on_stopping(environment: Environment, **_: Any) -> None:
+    STEADY.stop(environment.runner.user_count if environment.runner is not None else 0)
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         return  # the master (or the local runner) holds the merged statistics
     summary.write(
         environment,
+        STEADY,
         SUMMARY,
         {
             "recommendations_registered": RECOMMENDATIONS_REGISTERED["value"],

@@ -1,15 +1,17 @@
 """The player: a Locust user that walks the whole game loop over HTTP.
 
-One Locust user is one player with an account of their own (signed up with invite code
-5858 when the user starts; a rare task logs in again, as a returning session does).
+One Locust user is one player with an account of their own: most log in to an account
+made before the run (:mod:`loadtests.accounts`), ``LOADTEST_SIGNUP_SHARE`` (10 %) sign up
+with invite code 5858, and a rare task logs in again, as a returning session does.
 Between actions the player thinks (``LOADTEST_THINK_S``, default 1–3 s: a spin's
 animation, reading a screen). What they do next is weighted like a session in a social
 casino — mostly the home screen and the games, now and then the streak, events,
 missions and the shop:
 
-    dashboard 12 · slot 16 · rps 5 · crash 5 · gacha 3 · profile 3 · catalog 3 ·
-    events 3 · event claim 2 · join event 1 · missions 2 · mission claim 2 · purchase 2 ·
-    streak status 1 · streak claim 1 · recommendations 2 · flags 2 · login again 1
+    dashboard 60 · slot 80 · rps 25 · crash 25 · gacha 15 · profile 15 · catalog 15 ·
+    events 15 · event claim 10 · join event 5 · missions 10 · mission claim 10 ·
+    purchase 10 · streak status 5 · streak claim 5 · recommendations 10 · flags 10 ·
+    login again 1 (a new session about every 12 minutes of play)
 
 The player behaves like a client: it keeps the ``ETag`` of the dashboard, profile and
 catalog and sends ``If-None-Match`` (a 304 is a success), one ``X-Idempotency-Key`` per
@@ -30,7 +32,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,18 +44,33 @@ from locust.exception import StopUser
 from loadtests import outcomes
 from loadtests import targets as t
 
-PASSWORD = "load-pass-1234"
-INVITE_CODE = "5858"
 RETRY_SHARE = 0.03
 TIERS = {"STANDARD": 0, "PREMIUM": 1, "VIP": 2}
 REFRESH_MARGIN_S = 60.0
-SIGNUP_ATTEMPTS = 5
+ENTRY_ATTEMPTS = 5
 
 
 def think_time() -> tuple[float, float]:
     """``LOADTEST_THINK_S`` = ``"min,max"`` seconds between a player's actions."""
     lo, _, hi = os.environ.get("LOADTEST_THINK_S", "1,3").partition(",")
     return float(lo), float(hi or lo)
+
+
+def signup_share() -> float:
+    """``LOADTEST_SIGNUP_SHARE``: the share of players who are new and sign up (0.1);
+    the others log in to an account made before the run (:mod:`loadtests.accounts`)."""
+    return float(os.environ.get("LOADTEST_SIGNUP_SHARE", "0.1"))
+
+
+def _accounts() -> Iterator[str]:
+    """The site ids in ``LOADTEST_ACCOUNTS`` (one per line), each handed out once."""
+    path = os.environ.get("LOADTEST_ACCOUNTS")
+    if path and os.path.exists(path):
+        with open(path) as f:
+            yield from (line.strip() for line in f.read().splitlines() if line.strip())
+
+
+ACCOUNTS = _accounts()  # when they run out, players sign up
 
 
 # Whether the server under test has GET /api/recommendations (issue 13 adds it); set by
@@ -100,28 +117,35 @@ class Player(FastHttpUser):
 
     def on_start(self) -> None:
         self.me = PlayerState()
-        for attempt in range(SIGNUP_ATTEMPTS):
-            self.me.site_id = "lt" + uuid.uuid4().hex[:16]  # a new name: the last may exist
-            answer = self.call(
-                "POST",
-                t.SIGNUP,
-                t.SIGNUP,
-                body={
-                    "site_id": self.me.site_id,
-                    "nickname": self.me.site_id[:20],
-                    "password": PASSWORD,
-                    "invite_code": INVITE_CODE,
-                },
-                auth=False,
-            )
-            if answer.status == 201:
+        account = None if random.random() < signup_share() else next(ACCOUNTS, None)
+        for attempt in range(ENTRY_ATTEMPTS):
+            if account is not None:
+                self.me.site_id = account
+                answer = self._login()
+            else:
+                self.me.site_id = "lt" + uuid.uuid4().hex[:16]  # new each try: the last may exist
+                answer = self._signup()
+            if answer.ok:
                 break
             gevent.sleep(0.5 * (attempt + 1))  # the failure is in the report already
         else:
-            raise StopUser()  # a player who cannot sign up leaves
+            raise StopUser()  # a player who cannot get in leaves
         self._take_tokens(answer.body)
         self.flags()
         self.dashboard()
+
+    def _signup(self) -> Answer:
+        body = {
+            "site_id": self.me.site_id,
+            "nickname": self.me.site_id[:20],
+            "password": t.PASSWORD,
+            "invite_code": t.INVITE_CODE,
+        }
+        return self.call("POST", t.SIGNUP, t.SIGNUP, body=body, auth=False)
+
+    def _login(self) -> Answer:
+        body = {"site_id": self.me.site_id, "password": t.PASSWORD}
+        return self.call("POST", t.LOGIN, t.LOGIN, body=body, auth=False)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -236,7 +260,7 @@ class Player(FastHttpUser):
 
     # --- the loop ----------------------------------------------------------------------
 
-    @task(12)
+    @task(60)
     def dashboard(self) -> None:
         body = self.cached_get(t.DASHBOARD, t.DASHBOARD)
         if isinstance(body, dict):
@@ -244,42 +268,42 @@ class Player(FastHttpUser):
             self._note_events(body.get("active_events"))
             self._note_missions(body.get("missions"))
 
-    @task(3)
+    @task(15)
     def profile(self) -> None:
         self._note_balance(self.cached_get(t.PROFILE, t.PROFILE))
 
-    @task(3)
+    @task(15)
     def catalog(self) -> None:
         body = self.cached_get(t.CATALOG, t.CATALOG)
         if isinstance(body, list):
             self.me.products = body
 
-    @task(1)
+    @task(5)
     def streak_status(self) -> None:
         self.call("GET", t.STREAK_STATUS, t.STREAK_STATUS)
 
-    @task(1)
+    @task(5)
     def streak_claim(self) -> None:
         answer = self.call("POST", t.STREAK_CLAIM, t.STREAK_CLAIM, headers=self._key())
         self._note_balance(answer.body)
 
-    @task(16)
+    @task(80)
     def slot(self) -> None:
         self.play(t.SLOT, {"bet": self._bet()})
 
-    @task(5)
+    @task(25)
     def rps(self) -> None:
         self.play(
             t.RPS, {"bet": self._bet(), "choice": random.choice(("rock", "paper", "scissors"))}
         )
 
-    @task(5)
+    @task(25)
     def crash(self) -> None:
         self.play(
             t.CRASH, {"bet": self._bet(), "auto_cashout": random.choice((1.5, 2.0, 3.0, 5.0))}
         )
 
-    @task(3)
+    @task(15)
     def gacha(self) -> None:
         self.play(
             t.GACHA, {"count": 10 if self.me.balance >= 5000 and random.random() < 0.1 else 1}
@@ -303,13 +327,13 @@ class Player(FastHttpUser):
                 check=lambda a: _replayed(a, "round_id", first),
             )
 
-    @task(3)
+    @task(15)
     def events_list(self) -> None:
         answer = self.call("GET", t.EVENTS + "?active=true", t.EVENTS)
         if answer.status == 200:
             self._note_events(answer.body)
 
-    @task(1)
+    @task(5)
     def participate(self) -> None:
         event = self._pick_event_to_join()
         if event is not None:
@@ -331,7 +355,7 @@ class Player(FastHttpUser):
             event["participation"] = answer.body
             self.on_participation(event, answer.body)
 
-    @task(2)
+    @task(10)
     def event_claim(self) -> None:
         joined = [e for e in self.me.events.values() if e.get("participation")]
         ready = [e for e in joined if e["participation"].get("status") == "claimable"]
@@ -346,13 +370,13 @@ class Player(FastHttpUser):
             event["participation"]["status"] = "claimed"
             self._note_balance(answer.body)
 
-    @task(2)
+    @task(10)
     def missions_list(self) -> None:
         answer = self.call("GET", t.MISSIONS, t.MISSIONS)
         if answer.status == 200:
             self._note_missions(answer.body)
 
-    @task(2)
+    @task(10)
     def mission_claim(self) -> None:
         ready = [m for m, status in self.me.missions.items() if status == "claimable"]
         pool = ready or (list(self.me.missions) if random.random() < 0.3 else [])
@@ -366,7 +390,7 @@ class Player(FastHttpUser):
             self.me.missions[mission] = "claimed"
             self._note_balance(answer.body)
 
-    @task(2)
+    @task(10)
     def purchase(self) -> None:
         if not self.me.products:
             self.catalog()
@@ -395,27 +419,21 @@ class Player(FastHttpUser):
                 check=lambda a: _replayed(a, "tx_id", first),
             )
 
-    @task(2)
+    @task(10)
     def recommendations(self) -> None:
         registered = RECOMMENDATIONS_REGISTERED["value"]
         extra = frozenset() if registered else frozenset({"NOT_FOUND"})
         self.call("GET", t.RECOMMENDATIONS, t.RECOMMENDATIONS, extra_ok=extra)
 
-    @task(2)
+    @task(10)
     def flags(self) -> None:
         self.call("GET", t.FLAGS, t.FLAGS)
 
     @task(1)
     def login_again(self) -> None:
         """A returning session: log in with the password (argon2 verify on the server)."""
-        answer = self.call(
-            "POST",
-            t.LOGIN,
-            t.LOGIN,
-            body={"site_id": self.me.site_id, "password": PASSWORD},
-            auth=False,
-        )
-        if answer.status == 200:
+        answer = self._login()
+        if answer.ok:
             self._take_tokens(answer.body)
 
     # --- small helpers -----------------------------------------------------------------

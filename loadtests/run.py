@@ -2,7 +2,7 @@
 
     python -m loadtests.run [--host URL] [--users 200] [--spawn-rate 10] [--duration 120]
                             [--web-processes 2] [--think 1,3] [--socket-share 0.5]
-                            [--reports loadtests/reports]
+                            [--signup-share 0.1] [--reports loadtests/reports]
 
 1. **The system.** If a server answers ``/health`` at ``--host`` (default
    ``LOADTEST_HOST`` or http://127.0.0.1:8000, where ``make run`` listens) it is used as
@@ -15,7 +15,9 @@
    ``make run`` runs them, on a free port. The sinks are whatever ``scripts/services.py``
    configured (``CC_SINKS=0`` disables them).
 2. **Locust**, headless, ``--users`` players arriving at ``--spawn-rate`` per second for
-   ``--duration`` seconds in all (ramp-up included, and counted: arriving players sign up),
+   ``--duration`` seconds in all (ramp-up included and counted). ``--signup-share`` of
+   them are new and sign up; the others log in to accounts made just before
+   (:mod:`loadtests.accounts`: a ramp of sign-ups is not what a live game sees),
    writing ``loadtest_*.csv``, ``loadtest.html`` and ``summary.json`` to ``--reports``.
    The KPI analyst joins only when the server's ClickHouse answers (``/ready``).
 3. **The verdict**: the database checks once the worker drained, then the SLO table
@@ -47,7 +49,7 @@ from typing import Any
 import psutil
 
 from bench.common import fresh_run, server, wait_healthy
-from loadtests import dbchecks, slo
+from loadtests import accounts, dbchecks, slo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOST = "http://127.0.0.1:8000"
@@ -68,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--think", default=os.environ.get("LOADTEST_THINK_S", "1,3"))
     p.add_argument(
         "--socket-share", type=float, default=float(os.environ.get("LOADTEST_SOCKET_SHARE", 0.5))
+    )
+    p.add_argument(
+        "--signup-share",
+        type=float,
+        default=float(os.environ.get("LOADTEST_SIGNUP_SHARE", 0.1)),
+        help="share of players who sign up; the others log in to accounts made before the run",
     )
     p.add_argument("--reports", type=Path, default=ROOT / "loadtests" / "reports")
     p.add_argument(
@@ -214,6 +222,8 @@ def run_locust(args: argparse.Namespace, base: str, kpi: bool) -> int:
         "LOADTEST_KPI": "1" if kpi else "0",
         "LOADTEST_THINK_S": args.think,
         "LOADTEST_SOCKET_SHARE": str(args.socket_share),
+        "LOADTEST_SIGNUP_SHARE": str(args.signup_share),
+        "LOADTEST_ACCOUNTS": str(args.reports / "accounts.txt"),
     }
     cmd = [
         sys.executable,
@@ -261,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         kpi, kpi_reason = kpi_availability(base)
         if not kpi:
             print(f"loadtest: KPI SLO will be SKIPPED: {kpi_reason}", flush=True)
+        made = accounts.create(database_url, args.users, args.reports / "accounts.txt")
+        print(f"loadtest: {len(made)} returning players' accounts made", flush=True)
         since = datetime.now(UTC)
         cpu = CpuSampler(database_url.rsplit("/", 1)[-1].split("?", 1)[0])
         cpu.start()
@@ -286,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 "web_processes": args.web_processes,
                 "think_s": args.think,
                 "socket_share": args.socket_share,
+                "signup_share": args.signup_share,
                 "started_at": since.isoformat(),
                 "cpu": usage,
                 "kpi_skip_reason": kpi_reason,

@@ -5,9 +5,12 @@
 
 Latencies come from the run's ``summary.json`` (:mod:`loadtests.summary`: per-class p95
 from the union of Locust's response-time distributions of that class's entries; classes
-in :mod:`loadtests.targets`). Event loss, double payout, negative balance and ledger =
-balance are counted in the database after the run (:mod:`loadtests.dbchecks`); without
-``--database-url`` they are FAIL ("not checked"), never silently passed. The KPI row is
+in :mod:`loadtests.targets`), measured once every player was in (the whole run's p95,
+ramp-up included, is shown beside it); the error rate counts the whole run. A run that
+never had all its players in, or lost some, fails the "concurrent players" row. Event
+loss, double payout, negative balance and ledger = balance are counted in the database
+after the run (:mod:`loadtests.dbchecks`); without ``--database-url`` they are FAIL
+("not checked"), never silently passed. The KPI row is
 SKIPPED, with the reason, when the run had no KPI analyst (no ClickHouse behind the
 server); a latency class that should have samples and has none is a FAIL. Throughput is
 reported, not judged. Prints the table, writes ``slo.txt`` and ``slo.json`` beside the
@@ -45,10 +48,21 @@ class Row:
     note: str = ""
 
 
+def measured(summary: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The statistics latencies are judged on: the steady state (every player in) when
+    the run reached it, else the whole run."""
+    steady = summary.get("steady")
+    if steady and steady["totals"]["requests"]:
+        return steady, "steady"
+    return summary["whole"], "whole"
+
+
 def latency_rows(summary: dict[str, Any], kpi_skip_reason: str | None) -> list[Row]:
+    stats, which = measured(summary)
+    whole = summary["whole"]["classes"]
     rows = []
     for slo in LATENCY_SLOS:
-        c = summary["classes"].get(slo.key, {})
+        c = stats["classes"].get(slo.key, {})
         n = int(c.get("requests") or 0)
         p95 = c.get("p95_ms")
         target = f"< {slo.target_ms:g} ms"
@@ -57,19 +71,37 @@ def latency_rows(summary: dict[str, Any], kpi_skip_reason: str | None) -> list[R
             rows.append(Row(slo.title, target, "-", "0", SKIPPED, reason))
             continue
         if n == 0 or p95 is None:
-            rows.append(Row(slo.title, target, "-", "0", FAIL, "no samples"))
+            rows.append(Row(slo.title, target, "-", "0", FAIL, f"no samples ({which} run)"))
             continue
         failures = int(c.get("failures") or 0)
         note = f"p50 {c.get('p50_ms')} / p99 {c.get('p99_ms')} ms"
+        if which == "steady":
+            note += f"; whole run incl. ramp-up p95 {whole[slo.key].get('p95_ms')} ms"
         if failures:
-            note += f", {failures} failed"
+            note += f"; {failures} failed"
         verdict = PASS if p95 < slo.target_ms else FAIL
         rows.append(Row(slo.title, target, f"{p95} ms", str(n), verdict, note))
     return rows
 
 
+def players_row(summary: dict[str, Any]) -> Row:
+    """Did the run hold the player count it claims (every player in, none dropped)?"""
+    users, at_end, ramp = summary.get("users"), summary.get("players_at_end"), summary["ramp_s"]
+    if summary.get("players_in") is None:
+        return Row("concurrent players", f"= {users}", "never all in", "-", FAIL, "")
+    ok = at_end is not None and users is not None and at_end >= users
+    return Row(
+        "concurrent players",
+        f"= {users}",
+        str(at_end),
+        "-",
+        PASS if ok else FAIL,
+        f"all in after {ramp} s of ramp-up; the latencies below are measured from then on",
+    )
+
+
 def error_row(summary: dict[str, Any]) -> Row:
-    totals = summary["totals"]
+    totals = summary["whole"]["totals"]
     n, failures = int(totals["requests"]), int(totals["failures"])
     rate = failures / n if n else 1.0
     return Row(
@@ -78,7 +110,8 @@ def error_row(summary: dict[str, Any]) -> Row:
         f"{rate * 100:.3f} %",
         str(n),
         PASS if n and rate < ERROR_RATE_MAX else FAIL,
-        f"{failures} failures (game outcomes such as 409 INSUFFICIENT_GOLD are not failures)",
+        f"whole run; {failures} failures (game outcomes such as 409 INSUFFICIENT_GOLD"
+        " are not failures)",
     )
 
 
@@ -105,11 +138,12 @@ def db_rows(db: dict[str, Any] | None) -> list[Row]:
 
 
 def throughput(summary: dict[str, Any]) -> str:
-    totals = summary["totals"]
+    stats, which = measured(summary)
+    totals = stats["totals"]
     return (
-        f"throughput: {totals['http_rps']} HTTP requests/s ({totals['writes_per_s']} writes/s),"
-        f" {totals['ws_events']} WS measurements, over {summary['duration_s']} s"
-        f" with {summary.get('users')} users"
+        f"throughput ({which} run, {stats['duration_s']} s with {summary.get('players_in')}"
+        f" players): {totals['http_rps']} HTTP requests/s ({totals['writes_per_s']} writes/s),"
+        f" {totals['ws_events']} WS measurements"
     )
 
 
@@ -135,7 +169,12 @@ def render(rows: list[Row]) -> str:
 def judge(
     summary: dict[str, Any], db: dict[str, Any] | None, kpi_skip_reason: str | None = None
 ) -> tuple[list[Row], bool]:
-    rows = [*latency_rows(summary, kpi_skip_reason), error_row(summary), *db_rows(db)]
+    rows = [
+        players_row(summary),
+        *latency_rows(summary, kpi_skip_reason),
+        error_row(summary),
+        *db_rows(db),
+    ]
     return rows, all(r.verdict != FAIL for r in rows)
 
 
@@ -162,7 +201,7 @@ def report(
     (out / "slo.txt").write_text(text + "\n")
     (out / "slo.json").write_text(
         json.dumps(
-            {"ok": ok, "rows": [asdict(r) for r in rows], "db": db, "totals": summary["totals"]},
+            {"ok": ok, "rows": [asdict(r) for r in rows], "db": db},
             indent=2,
         )
         + "\n"
@@ -185,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         since = (
             datetime.fromisoformat(args.since)
             if args.since
-            else datetime.fromtimestamp(summary["started_at"]).astimezone()
+            else datetime.fromtimestamp(summary["whole"]["started_at"]).astimezone()
         )
         db = dbchecks.run(args.database_url, since)
     return report(args.summary, db, args.kpi_skip_reason)

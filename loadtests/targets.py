@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the players' password (pre-made accounts and sign-ups) and the seed's invite code
+PASSWORD = "load-pass-1234"
+INVITE_CODE = "5858"
+
 # --- request names (route templates, so the report groups them) --------------------
 SIGNUP = "/api/auth/signup"
 LOGIN = "/api/auth/login"

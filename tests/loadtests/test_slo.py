@@ -11,7 +11,7 @@ from loadtests import outcomes, slo
 from loadtests import targets as t
 
 
-def _summary(**classes: dict[str, Any]) -> dict[str, Any]:
+def _section(**classes: dict[str, Any]) -> dict[str, Any]:
     base = {"requests": 100, "failures": 0, "p50_ms": 5, "p95_ms": 10, "p99_ms": 20}
     return {
         "classes": {s.key: {**base, **classes.get(s.key, {})} for s in t.LATENCY_SLOS},
@@ -22,8 +22,21 @@ def _summary(**classes: dict[str, Any]) -> dict[str, Any]:
             "writes_per_s": 40.0,
             "ws_events": 3000,
         },
-        "duration_s": 120.0,
+        "duration_s": 100.0,
+        "started_at": 0.0,
+    }
+
+
+def _summary(**classes: dict[str, Any]) -> dict[str, Any]:
+    """A run whose steady state (every player in) has ``classes``; its whole run,
+    ramp-up included, is slower (the verdict must not use it)."""
+    return {
         "users": 200,
+        "players_in": 200,
+        "players_at_end": 200,
+        "ramp_s": 20.0,
+        "whole": _section(**{s.key: {"p95_ms": 999} for s in t.LATENCY_SLOS}),
+        "steady": _section(**classes),
         "kpi_enabled": True,
     }
 
@@ -68,13 +81,30 @@ def test_a_class_without_samples_fails() -> None:
 
 def test_error_rate_and_database_findings_fail() -> None:
     summary = _summary()
-    summary["totals"]["failures"] = 10  # 0.1 %: not below the bound
+    summary["whole"]["totals"]["failures"] = 10  # 0.1 % of the whole run: not below
     rows, ok = slo.judge(summary, _db(double_payout=1))
     verdicts = _verdicts(rows)
     assert not ok
     assert verdicts["error rate (failures / requests, HTTP + WS)"] == "FAIL"
     assert verdicts["double payout"] == "FAIL"
     assert verdicts["event loss (unpublished / unprocessed events)"] == "PASS"
+
+
+def test_latencies_are_judged_after_the_ramp_up_and_the_whole_run_is_shown() -> None:
+    rows, ok = slo.judge(_summary(), _db())
+    read = rows[1]
+    assert ok and read.measured == "10 ms" and "whole run incl. ramp-up p95 999 ms" in read.note
+
+
+def test_a_run_that_lost_players_or_never_had_them_all_fails() -> None:
+    summary = _summary()
+    summary["players_at_end"] = 190  # ten could not get in
+    rows, ok = slo.judge(summary, _db())
+    assert not ok and _verdicts(rows)["concurrent players"] == "FAIL"
+    summary = _summary()
+    summary["players_in"], summary["steady"] = None, None
+    rows, ok = slo.judge(summary, _db())
+    assert not ok and rows[0].measured == "never all in"
 
 
 def test_unchecked_database_is_never_a_pass() -> None:

@@ -62,7 +62,8 @@ def test_loadtest_smoke(seeded, settings, subprocess_env, tmp_path: Path) -> Non
     # every SLO class was measured (the KPI one is skipped: no ClickHouse here)
     summary = json.loads((tmp_path / "summary.json").read_text())
     for key in ("read", "write", "push", "progress"):
-        assert summary["classes"][key]["requests"] > 0, key
+        assert summary["whole"]["classes"][key]["requests"] > 0, key
+    assert summary["players_in"] == 5 and summary["steady"]["totals"]["requests"] > 0
     verdict = json.loads((tmp_path / "slo.json").read_text())
     rows = {r["title"].split(" (")[0].split(" p95")[0]: r for r in verdict["rows"]}
     assert rows["KPI query"]["verdict"] == "SKIPPED"
@@ -77,4 +78,5 @@ def test_loadtest_smoke(seeded, settings, subprocess_env, tmp_path: Path) -> Non
     assert db["players"] >= 5
 
     # the client builds valid requests: no 4xx beyond the game's own outcomes
-    assert not [e for e in summary["errors"] if e["error"].startswith("HTTP 4")], summary["errors"]
+    errors = summary["whole"]["errors"]
+    assert not [e for e in errors if e["error"].startswith("HTTP 4")], errors
