@@ -419,6 +419,11 @@ class GroupConsumer:
                 if not ready:
                     self.ensure_groups()
                     ready = True
+                if time.monotonic() - last_metrics > 5:
+                    # before the batch: a group holding its batch through a sink outage
+                    # (run_once raises until the sink answers) still reports its lag
+                    last_metrics = time.monotonic()
+                    self.update_lag_metrics()
                 handled = self.run_once(None if burst else self.settings.worker_block_ms)
                 if backoff.failures:
                     log.warning("%s: stores answer again, resuming", self.group)
@@ -427,9 +432,6 @@ class GroupConsumer:
                     if not self.retry_pending_in_burst():
                         break
                     stop.wait(0.05)  # failed entries wait for their reclaim idle time
-                if time.monotonic() - last_metrics > 5:
-                    last_metrics = time.monotonic()
-                    self.update_lag_metrics()
             except Exception as exc:
                 if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
                     # Redis restarted without its data (or a stream was deleted): the
