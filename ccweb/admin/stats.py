@@ -92,7 +92,7 @@ from sqlalchemy.exc import OperationalError
 from ccweb import clock, db
 from ccweb.config import Settings
 from ccweb.events import SHOP_PURCHASE, all_stream_keys, iso
-from ccweb.outbox.relay import CURSOR
+from ccweb.outbox.relay import BACKLOG, CURSOR, CURSOR_POSITION
 from ccweb.redis_client import get_redis, key
 
 CACHE_TTL_MS = 5_000  # SPEC §3: cached 5 s
@@ -131,19 +131,6 @@ _FAILED = text(
     SELECT count(*) AS n FROM outbox
     WHERE event_type = :type AND created_at >= :day_start
       AND envelope -> 'payload' ->> 'status' = 'failed'
-    """
-)
-# ccweb.outbox.relay.pending_count's rows, with the cursor as parameters: a join on the
-# cursor table makes PostgreSQL walk the whole (txid, id) index
-_CURSOR = text(
-    "SELECT coalesce(max(txid), 0) AS txid, coalesce(max(last_id), 0) AS last_id"
-    " FROM outbox_relay_cursor WHERE name = :name"
-)
-_OUTBOX = text(
-    """
-    SELECT (SELECT count(*) FROM outbox WHERE (txid, id) > (:txid, :last_id)) AS pending,
-           (SELECT extract(epoch FROM now() - created_at) FROM outbox
-            WHERE (txid, id) > (:txid, :last_id) ORDER BY txid, id LIMIT 1) AS oldest_s
     """
 )
 _LEDGER_LAST_ID = text(
@@ -262,8 +249,8 @@ def database_sections(
     dau = part("dau", _DAU, {"day": day_start.date()})
     bought = part("purchases", _PURCHASES, at)
     failed = part("failed_purchases", _FAILED, {**at, "type": SHOP_PURCHASE})
-    cursor = conn.execute(_CURSOR, {"name": CURSOR}).one()
-    outbox = part("outbox", _OUTBOX, {"txid": cursor.txid, "last_id": cursor.last_id})
+    cursor = conn.execute(CURSOR_POSITION, {"name": CURSOR}).one()
+    outbox = part("outbox", BACKLOG, {"txid": cursor.txid, "last_id": cursor.last_id})
     try:
         ledger_sum, fold = fold.advance(conn, last_id, snap.xmin, snap.xmax)
     except _OverBudget:

@@ -32,6 +32,8 @@ class ProcessedEvent(Base):
 
 class UserDailyActivity(Base):
     __tablename__ = "user_daily_activity"
+    # DAU (admin stats) counts one day's rows; the primary key leads with the player
+    __table_args__ = (Index("ix_user_daily_activity_day", "day"),)
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)

@@ -22,7 +22,17 @@ class OutboxEvent(Base):
     (:class:`RelayCursor`) says which ones are behind it (published)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_txid_id", "txid", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_txid_id", "txid", "id"),
+        # refused purchases exist only as events: admin stats counts today's
+        Index(
+            "ix_outbox_purchase_failed",
+            "created_at",
+            postgresql_where=text(
+                "event_type = 'shop.purchase' AND (envelope -> 'payload' ->> 'status') = 'failed'"
+            ),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # not UNIQUE: uuid4 ids, the Redis dedupe key and consumer-side dedupe cover it, and a

@@ -103,20 +103,28 @@ def relay_once(
     return len(ready)
 
 
+# The backlog in two statements: the cursor first, then the rows after it with the cursor
+# as parameters (an index range scan). A join on the cursor table made PostgreSQL walk
+# the whole (txid, id) index: ~280 ms at 1 M outbox rows.
+CURSOR_POSITION = text(
+    "SELECT coalesce(max(txid), 0) AS txid, coalesce(max(last_id), 0) AS last_id"
+    " FROM outbox_relay_cursor WHERE name = :name"
+)
+BACKLOG = text(
+    """
+    SELECT (SELECT count(*) FROM outbox WHERE (txid, id) > (:txid, :last_id)) AS pending,
+           (SELECT extract(epoch FROM now() - created_at) FROM outbox
+            WHERE (txid, id) > (:txid, :last_id) ORDER BY txid, id LIMIT 1) AS oldest_s
+    """
+)
+
+
 def pending_count() -> int:
     """Rows not yet behind the relay's cursor (the outbox lag)."""
     with unit_of_work() as session:
-        return int(
-            session.execute(
-                text(
-                    "SELECT count(*) FROM outbox o LEFT JOIN outbox_relay_cursor c"
-                    " ON c.name = :name"
-                    " WHERE (o.txid, o.id) > (coalesce(c.txid, 0), coalesce(c.last_id, 0))"
-                ),
-                {"name": CURSOR},
-            ).scalar()
-            or 0
-        )
+        cursor = session.execute(CURSOR_POSITION, {"name": CURSOR}).one()
+        row = session.execute(BACKLOG, {"txid": cursor.txid, "last_id": cursor.last_id}).one()
+        return int(row.pending or 0)
 
 
 def prune(retention: timedelta, batch: int = 5000, max_batches: int = 50) -> int:
