@@ -102,6 +102,17 @@ def all_stream_keys(settings: Settings | None = None) -> list[str]:
     return [stream_key(p, settings) for p in range(settings.stream_partitions)]
 
 
+def dlq_key(settings: Settings) -> str:
+    """The dead-letter stream (worker.dlq)."""
+    return f"{settings.redis_prefix}:dlq"
+
+
+def retry_key(settings: Settings, group: str) -> str:
+    """The stream only ``group`` reads: replayed dead letters (entries deleted once
+    acked)."""
+    return f"{settings.redis_prefix}:retry:{group}"
+
+
 def make_envelope(
     event_type: str,
     user_id: int | None,

@@ -43,7 +43,7 @@ import redis
 
 from ccweb import failpoints
 from ccweb.config import Settings
-from ccweb.events import all_stream_keys
+from ccweb.events import all_stream_keys, dlq_key, retry_key
 from ccweb.metrics import (
     WORKER_DEAD_LETTERED,
     WORKER_FAILURES,
@@ -60,10 +60,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Sequence[Entry]], None]
 
 
-def dlq_key(settings: Settings) -> str:
-    return f"{settings.redis_prefix}:dlq"
-
-
 def errors_key(settings: Settings, group: str) -> str:
     """Hash entry id → last handler error of a pending entry."""
     return f"{settings.redis_prefix}:worker:errors:{group}"
@@ -72,12 +68,6 @@ def errors_key(settings: Settings, group: str) -> str:
 def failures_key(settings: Settings, group: str) -> str:
     """Hash entry id → handler failures so far of a pending entry."""
     return f"{settings.redis_prefix}:worker:failures:{group}"
-
-
-def retry_key(settings: Settings, group: str) -> str:
-    """The stream only ``group`` reads: replayed dead letters (entries deleted once
-    acked)."""
-    return f"{settings.redis_prefix}:retry:{group}"
 
 
 def ensure_group(client: redis.Redis, stream: str, group: str) -> None:

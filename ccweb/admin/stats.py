@@ -91,7 +91,7 @@ from sqlalchemy.exc import OperationalError
 
 from ccweb import clock, db
 from ccweb.config import Settings
-from ccweb.events import SHOP_PURCHASE, all_stream_keys, iso
+from ccweb.events import SHOP_PURCHASE, all_stream_keys, dlq_key, iso, retry_key
 from ccweb.outbox.relay import BACKLOG, CURSOR, CURSOR_POSITION
 from ccweb.redis_client import get_redis, key
 
@@ -316,7 +316,7 @@ def stream_groups(client: redis.Redis, settings: Settings) -> dict[str, dict[str
                 row["pending"] = int(row["pending"] or 0) + int(info.get("pending") or 0)
 
     add(all_stream_keys(settings))
-    add([key("retry", group, settings=settings) for group in list(groups)])
+    add([retry_key(settings, group) for group in list(groups)])
     return dict(sorted(groups.items()))
 
 
@@ -367,7 +367,7 @@ def compute(settings: Settings) -> dict[str, Any]:
     doc["idempotency"] = idempotency_section()
     doc["streams"] = {
         "groups": stream_groups(client, settings),
-        "dead_letters": int(client.xlen(key("dlq", settings=settings))),
+        "dead_letters": int(client.xlen(dlq_key(settings))),
     }
     head = {
         "generated_at": iso(now),
