@@ -1,56 +1,20 @@
 """``GET /api/admin/stats``: the operator's numbers, cached 5 s for every web process
-(fields and sources: :mod:`ccweb.admin.stats`), and the count of keyed requests behind
-its replay ratio.
-
-Why a hook here: a replay writes nothing, so only the HTTP layer sees it. Every replayed
-response carries ``Idempotent-Replay: true`` and every request that ran under its key
-has claimed it (``g.idempotency``), so one after-request hook counts both for every
-``@idempotent`` view without touching them."""
+(fields and sources: :mod:`ccweb.admin.stats`; the replay ratio's counter is
+``cc_idempotency_requests_total``, kept by :func:`ccweb.idempotency.service.idempotent`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
-from prometheus_client import Counter
+from flask import Blueprint
 from pydantic import BaseModel, Field
 
 from ccweb.admin import stats
 from ccweb.auth.guard import auth_required
 from ccweb.config import get_settings
 from ccweb.http.validation import QuerySchema, doc, validate
-from ccweb.idempotency.service import HEADER
 
 bp = Blueprint("admin_stats", __name__)
-
-IDEMPOTENT_REQUESTS = Counter(
-    "cc_idempotency_requests_total",
-    "Requests sent with X-Idempotency-Key to an idempotent endpoint: executed under the"
-    " key, or replayed (answered with the stored response)",
-    ["result"],
-)
-_EXECUTED = IDEMPOTENT_REQUESTS.labels("executed")
-_REPLAYED = IDEMPOTENT_REQUESTS.labels("replayed")
-_idempotent_views: dict[str, bool] = {}
-
-
-@bp.after_app_request
-def count_keyed_request(response: Response) -> Response:
-    """Count a keyed request to an ``@idempotent`` view, of any blueprint (every other
-    request costs one header lookup)."""
-    if HEADER not in request.headers or request.endpoint is None:
-        return response
-    keyed = _idempotent_views.get(request.endpoint)
-    if keyed is None:
-        view = current_app.view_functions.get(request.endpoint)
-        keyed = bool(getattr(view, "__openapi__", {}).get("idempotent"))
-        _idempotent_views[request.endpoint] = keyed
-    if keyed:
-        if response.headers.get("Idempotent-Replay") == "true":
-            _REPLAYED.inc()
-        elif g.get("idempotency") is not None:
-            _EXECUTED.inc()
-    return response
 
 
 class StatsQuery(QuerySchema):

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from flask import Response, g, has_request_context, make_response, request
+from prometheus_client import Counter
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -49,6 +50,15 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 HEADER = "X-Idempotency-Key"
+
+IDEMPOTENT_REQUESTS = Counter(
+    "cc_idempotency_requests_total",
+    "Requests sent with X-Idempotency-Key to an idempotent endpoint: executed under the"
+    " key, or replayed (answered with the stored response)",
+    ["result"],
+)
+_EXECUTED = IDEMPOTENT_REQUESTS.labels("executed")
+_REPLAYED = IDEMPOTENT_REQUESTS.labels("replayed")
 MAX_KEY_LEN = 128
 
 # Claim the key, or take over a stale claim of the same request; otherwise report the row.
@@ -195,56 +205,70 @@ def store_attachment(claim: Claim, body: dict[str, Any], from_upd: dict[str, str
 
 
 def idempotent(fn: F) -> F:
-    """Wrap an authenticated view (``g.user_id`` set) of a money endpoint."""
+    """Wrap an authenticated view (``g.user_id`` set) of a money endpoint. Counts keyed
+    requests in ``cc_idempotency_requests_total{result}`` (admin stats' replay ratio): a
+    replay writes nothing, so only this layer sees it."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request_key()
         if key is None:
             return fn(*args, **kwargs)
-        uid, endpoint = g.user_id, request.endpoint or request.path
-        fingerprint = _fingerprint(endpoint)
-        params = {"uid": uid, "key": key, "endpoint": endpoint, "hash": fingerprint}
-        with db.autocommit() as conn:
-            row = conn.execute(_CLAIM, {**params, "stale": stale_after_s()}).one()
-        if not row.claimed:
-            if row.request_hash is None:
-                # claimed by a transaction that committed after this statement's snapshot
-                raise InProgress(details={"key": key})
-            if row.request_hash != fingerprint:
-                raise Duplicate(
-                    "idempotency key already used for a different request", details={"key": key}
-                )
-            if row.status_code is None:
-                raise InProgress(details={"key": key})
-            return _replay(row.status_code, row.response)
-        claim = g.idempotency = Claim(uid, key)
+        resp: Response | None = None
         try:
-            resp = make_response(fn(*args, **kwargs))
-        except AlreadyCompleted:
-            return _stored(claim)
-        except (
-            sqlalchemy.exc.OperationalError,
-            sqlalchemy.exc.InterfaceError,
-            sqlalchemy.exc.TimeoutError,
-        ):
-            # PostgreSQL is down or hung: releasing would wait for it again; the open
-            # claim is taken over by a retry once it is stale
-            raise
-        except BaseException:
-            _release(claim)
-            raise
-        if not claim.completed:
-            try:
-                _finish(claim, resp)
-            except AlreadyCompleted:
-                return _stored(claim)
-        return resp
+            resp = _keyed(fn, key, args, kwargs)
+            return resp
+        finally:
+            if resp is not None and resp.headers.get("Idempotent-Replay") == "true":
+                _REPLAYED.inc()
+            elif g.get("idempotency") is not None:  # ran under its key (whatever the outcome)
+                _EXECUTED.inc()
 
     meta = dict(getattr(fn, "__openapi__", {}))
     meta["idempotent"] = True
     wrapper.__openapi__ = meta  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _keyed(fn: Callable[..., Any], key: str, args: Any, kwargs: Any) -> Response:
+    uid, endpoint = g.user_id, request.endpoint or request.path
+    fingerprint = _fingerprint(endpoint)
+    params = {"uid": uid, "key": key, "endpoint": endpoint, "hash": fingerprint}
+    with db.autocommit() as conn:
+        row = conn.execute(_CLAIM, {**params, "stale": stale_after_s()}).one()
+    if not row.claimed:
+        if row.request_hash is None:
+            # claimed by a transaction that committed after this statement's snapshot
+            raise InProgress(details={"key": key})
+        if row.request_hash != fingerprint:
+            raise Duplicate(
+                "idempotency key already used for a different request", details={"key": key}
+            )
+        if row.status_code is None:
+            raise InProgress(details={"key": key})
+        return _replay(row.status_code, row.response)
+    claim = g.idempotency = Claim(uid, key)
+    try:
+        resp = make_response(fn(*args, **kwargs))
+    except AlreadyCompleted:
+        return _stored(claim)
+    except (
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.TimeoutError,
+    ):
+        # PostgreSQL is down or hung: releasing would wait for it again; the open
+        # claim is taken over by a retry once it is stale
+        raise
+    except BaseException:
+        _release(claim)
+        raise
+    if not claim.completed:
+        try:
+            _finish(claim, resp)
+        except AlreadyCompleted:
+            return _stored(claim)
+    return resp
 
 
 def _release(claim: Claim) -> None:
