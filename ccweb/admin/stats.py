@@ -45,8 +45,8 @@ clock's UTC day; a part that ran over its time budget is null and named in
 the way ``/metrics`` reads them: with ``PROMETHEUS_MULTIPROC_DIR`` set (the pre-fork
 server) the multiprocess collector sums every web process's files, else this process's
 default registry. ``X-Idempotency-Key`` requests are counted in
-``cc_idempotency_requests_total{result=executed|replayed}`` by an app-wide after-request
-hook (:func:`ccweb.admin.stats_routes.count_keyed_request`); the shop's keys travel in
+``cc_idempotency_requests_total{result=executed|replayed}`` by
+:func:`ccweb.idempotency.service.idempotent` itself; the shop's keys travel in
 the body and ``cc_shop_purchase_attempt_total{state}`` counts them (replay; new + failed).
 
 **The ledger sum** is kept bounded by folding (:class:`LedgerFold`, in Redis): rows up to
