@@ -159,14 +159,14 @@ def summary(ms: list[float]) -> str:
 
 def statements() -> dict[str, tuple[Any, dict[str, Any]]]:
     from ccweb import db
-    from ccweb.admin import stats
+    from ccweb.admin import ledger_fold, stats
     from ccweb.events import SHOP_PURCHASE
-    from ccweb.outbox.relay import CURSOR
+    from ccweb.outbox.relay import BACKLOG, CURSOR, CURSOR_POSITION
 
     now = datetime.now(UTC)
     day_start = datetime(now.year, now.month, now.day, tzinfo=UTC)
     with db.engine().connect() as conn:
-        cursor = conn.execute(stats._CURSOR, {"name": CURSOR}).one()
+        cursor = conn.execute(CURSOR_POSITION, {"name": CURSOR}).one()
     return {
         "users (players, new today, sum balance)": (stats._USERS, {"day_start": day_start}),
         "DAU": (stats._DAU, {"day": day_start.date()}),
@@ -176,12 +176,12 @@ def statements() -> dict[str, tuple[Any, dict[str, Any]]]:
             {"day_start": day_start, "type": SHOP_PURCHASE},
         ),
         "outbox pending + oldest": (
-            stats._OUTBOX,
+            BACKLOG,
             {"txid": cursor.txid, "last_id": cursor.last_id},
         ),
         "ledger: full sum (no fold)": (
-            stats._LEDGER_TAIL,
-            {"upto": 0, "fold_to": 0, "scan_to": stats._NO_END},
+            ledger_fold._LEDGER_TAIL,
+            {"upto": 0, "fold_to": 0, "scan_to": ledger_fold._NO_END},
         ),
     }
 
@@ -203,7 +203,7 @@ TAIL = """
 
 def measure(reps: int, tail: int, users: int) -> None:
     from ccweb import db
-    from ccweb.admin import stats
+    from ccweb.admin import ledger_fold, stats
     from ccweb.config import get_settings
     from ccweb.redis_client import get_redis
 
@@ -214,7 +214,7 @@ def measure(reps: int, tail: int, users: int) -> None:
             conn.execute(sql, params).all()  # warm
             ms = timed(lambda sql=sql, params=params: conn.execute(sql, params).all(), reps)
         print(f"  {name:42s} {summary(ms)}")
-    get_redis(settings).delete(stats._fold_key(settings))
+    get_redis(settings).delete(ledger_fold.fold_key(settings))
     catch_up = []
     while True:
         doc = stats.compute(settings)

@@ -49,21 +49,9 @@ default registry. ``X-Idempotency-Key`` requests are counted in
 :func:`ccweb.idempotency.service.idempotent` itself; the shop's keys travel in
 the body and ``cc_shop_purchase_attempt_total{state}`` counts them (replay; new + failed).
 
-**The ledger sum** is kept bounded by folding (:class:`LedgerFold`, in Redis): rows up to
-``upto`` are summed once into ``total``, and each computation reads only the rows after
-``upto`` (a primary-key range: the rows written since the previous computation). Rows
-are folded only when no transaction that could still add a row below the fold point is
-running: the fold point is the ledger sequence's last value read just before an earlier
-snapshot, and it becomes foldable once PostgreSQL's oldest running transaction
-(``xmin``) has reached that snapshot's ``xmax``. This holds because a ledger id is
-allocated only after its transaction holds an xid (``ledger.settle`` inserts the rows
-FROM the balance UPDATE). With more than MAX_TAIL ids unfolded (Redis lost the fold, the
-sequence went back after a truncate or restore, nobody asked for hours), a computation
-folds FOLD_CHUNK of them and reports ledger_sum null until caught up. The sequence must
-hand out ids one at a time (``CACHE 1``, the default; a test pins it): a session caching
-ids would use them after the fold passed.
-PostgreSQL's ``xmin`` is the whole server's, so a transaction left open anywhere holds
-the fold back (as it holds VACUUM back): the sum stays exact, only the tail grows.
+**The ledger sum** is kept bounded by folding (:mod:`ccweb.admin.ledger_fold`): rows
+summed once are kept as a total in Redis and each computation reads only the rows
+written since the previous one.
 
 **Caching** (:func:`get`): the document lives in Redis at ``<prefix>:admin:stats`` for 5 s
 (a Redis TTL: one expiry for every web process), so a dashboard polled from many tabs
@@ -78,7 +66,6 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,6 +77,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError
 
 from ccweb import clock, db
+from ccweb.admin.ledger_fold import LEDGER_LAST_ID, SNAPSHOT, LedgerFold, OverBudget
 from ccweb.config import Settings
 from ccweb.events import SHOP_PURCHASE, all_stream_keys, dlq_key, iso, retry_key
 from ccweb.outbox.relay import BACKLOG, CURSOR, CURSOR_POSITION
@@ -102,8 +90,6 @@ WAIT_S = 3.0  # without a previous document, how long to wait for the computing 
 POLL_S = 0.05
 BUDGET_MS = 1_000  # per statement (statement_timeout inside the stats transaction; never
 # above CC_DB_STATEMENT_TIMEOUT_MS, which the web processes also enforce on the client side)
-FOLD_CHUNK = 2_000_000  # ledger ids folded per computation while catching up
-MAX_TAIL = 2_000_000  # unfolded ledger ids one computation sums (0.2–0.3 s here)
 QUERY_CANCELED = "57014"
 
 # -- database ------------------------------------------------------------------------
@@ -133,76 +119,6 @@ _FAILED = text(
       AND envelope -> 'payload' ->> 'status' = 'failed'
     """
 )
-_LEDGER_LAST_ID = text(
-    "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('wallet_ledger', 'id')), 0)"
-)
-_SNAPSHOT = text(
-    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,"
-    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax"
-)
-_LEDGER_TAIL = text(
-    """
-    SELECT coalesce(sum(delta_gold) FILTER (WHERE id <= :fold_to), 0) AS folded,
-           coalesce(sum(delta_gold), 0) AS tail
-    FROM wallet_ledger WHERE id > :upto AND id <= :scan_to
-    """
-)
-_NO_END = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class LedgerFold:
-    """Ledger rows with ``id <= upto`` sum to ``total``; ids up to ``next_id`` were all
-    allocated by transactions with an xid below ``next_xmax`` (foldable once PostgreSQL's
-    ``xmin`` reaches it)."""
-
-    upto: int = 0
-    total: int = 0
-    next_id: int = 0
-    next_xmax: int = 0
-
-    @classmethod
-    def load(cls, client: redis.Redis, settings: Settings) -> LedgerFold:
-        raw = client.hgetall(_fold_key(settings))
-        return cls(**{f.name: int(raw[f.name]) for f in fields(cls)}) if raw else cls()
-
-    def save(self, client: redis.Redis, settings: Settings) -> None:
-        pairs = [x for f in fields(self) for x in (f.name, getattr(self, f.name))]
-        client.hset(_fold_key(settings), items=pairs)
-
-    def advance(
-        self, conn: Connection, last_id: int, xmin: int, xmax: int
-    ) -> tuple[int | None, LedgerFold]:
-        """The ledger sum in ``conn``'s snapshot (None while catching up) and the fold
-        after it. ``last_id`` was read before the snapshot; ``xmin``/``xmax`` are the
-        snapshot's."""
-        fold = self if last_id >= self.upto else LedgerFold()  # the sequence went back
-        safe = fold.next_id if xmin >= fold.next_xmax else fold.upto
-        fold_to = max(fold.upto, min(safe, fold.upto + FOLD_CHUNK))
-        whole = last_id - fold.upto <= MAX_TAIL
-        row = _part(
-            conn,
-            _LEDGER_TAIL,
-            {"upto": fold.upto, "fold_to": fold_to, "scan_to": _NO_END if whole else fold_to},
-        )
-        if row is None:
-            raise _OverBudget
-        caught_up = fold_to >= fold.next_id
-        after = LedgerFold(
-            upto=fold_to,
-            total=fold.total + int(row.folded),
-            next_id=last_id if caught_up else fold.next_id,
-            next_xmax=xmax if caught_up else fold.next_xmax,
-        )
-        return (fold.total + int(row.tail) if whole else None), after
-
-
-class _OverBudget(Exception):
-    pass
-
-
-def _fold_key(settings: Settings) -> str:
-    return key("admin", "stats", "ledger", settings=settings)
 
 
 def _part(conn: Connection, stmt: Any, params: dict[str, Any]) -> Row[Any] | None:
@@ -234,7 +150,7 @@ def database_sections(
     configured = settings.db_statement_timeout_ms  # the web process's own bound stays
     budget = min(BUDGET_MS, configured) if configured > 0 else BUDGET_MS
     conn.execute(text(f"SET LOCAL statement_timeout = {int(budget)}"))
-    snap = conn.execute(_SNAPSHOT).one()
+    snap = conn.execute(SNAPSHOT).one()
     day_start = datetime(now.year, now.month, now.day, tzinfo=UTC)
     at = {"day_start": day_start}
     incomplete: list[str] = []
@@ -252,8 +168,10 @@ def database_sections(
     cursor = conn.execute(CURSOR_POSITION, {"name": CURSOR}).one()
     outbox = part("outbox", BACKLOG, {"txid": cursor.txid, "last_id": cursor.last_id})
     try:
-        ledger_sum, fold = fold.advance(conn, last_id, snap.xmin, snap.xmax)
-    except _OverBudget:
+        ledger_sum, fold = fold.advance(
+            lambda stmt, params: _part(conn, stmt, params), last_id, snap.xmin, snap.xmax
+        )
+    except OverBudget:
         ledger_sum = None
         incomplete.append("ledger")
     gold, today, n_failed = _int(users, "gold"), _int(bought, "today"), _int(failed, "n")
@@ -359,7 +277,7 @@ def compute(settings: Settings) -> dict[str, Any]:
     client = get_redis(settings)
     fold = LedgerFold.load(client, settings)
     with db.autocommit() as conn:  # before the snapshot (see LedgerFold)
-        last_id = int(conn.execute(_LEDGER_LAST_ID).scalar_one())
+        last_id = int(conn.execute(LEDGER_LAST_ID).scalar_one())
     with db.engine().connect() as conn:
         doc, after = database_sections(conn, now, settings, fold, last_id)
     if after != fold:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from ccweb import db
-from ccweb.admin import stats
+from ccweb.admin import ledger_fold, stats
 from ccweb.db import in_transaction
 from ccweb.events import stream_key
 from ccweb.outbox.relay import relay_once
@@ -211,8 +211,8 @@ def test_ledger_fold_catches_up_in_chunks(
     sum, the sum is null ("catching up") until the fold has walked the ledger chunk by
     chunk; then it is exact. A ledger sequence that went back (a truncate or restore)
     starts the fold again."""
-    monkeypatch.setattr(stats, "MAX_TAIL", 4)
-    monkeypatch.setattr(stats, "FOLD_CHUNK", 3)
+    monkeypatch.setattr(ledger_fold, "MAX_TAIL", 4)
+    monkeypatch.setattr(ledger_fold, "FOLD_CHUNK", 3)
     for _ in range(10):
         create_user(gold=10)
     seen = []
