@@ -35,7 +35,8 @@ from locust.runners import WorkerRunner
 from loadtests import summary
 from loadtests import targets as t
 from loadtests.analyst import KpiAnalyst
-from loadtests.player import RECOMMENDATIONS_REGISTERED, Player, think_time
+from loadtests.knobs import RECOMMENDATIONS_REGISTERED, think_time
+from loadtests.player import Player
 from loadtests.push import SocketPlayer
 
 log = logging.getLogger(__name__)

@@ -28,11 +28,10 @@ Subclasses hook in through ``on_play``, ``on_purchase``, ``on_participation`` an
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,40 +42,12 @@ from locust.exception import StopUser
 
 from loadtests import outcomes
 from loadtests import targets as t
+from loadtests.knobs import ACCOUNTS, RECOMMENDATIONS_REGISTERED, signup_share, think_time
 
 RETRY_SHARE = 0.03
 TIERS = {"STANDARD": 0, "PREMIUM": 1, "VIP": 2}
 REFRESH_MARGIN_S = 60.0
 ENTRY_ATTEMPTS = 5
-
-
-def think_time() -> tuple[float, float]:
-    """``LOADTEST_THINK_S`` = ``"min,max"`` seconds between a player's actions."""
-    lo, _, hi = os.environ.get("LOADTEST_THINK_S", "1,3").partition(",")
-    return float(lo), float(hi or lo)
-
-
-def signup_share() -> float:
-    """``LOADTEST_SIGNUP_SHARE``: the share of players who are new and sign up (0.1);
-    the others log in to an account made before the run (:mod:`loadtests.accounts`)."""
-    return float(os.environ.get("LOADTEST_SIGNUP_SHARE", "0.1"))
-
-
-def _accounts() -> Iterator[str]:
-    """The site ids in ``LOADTEST_ACCOUNTS`` (one per line), each handed out once."""
-    path = os.environ.get("LOADTEST_ACCOUNTS")
-    if path and os.path.exists(path):
-        with open(path) as f:
-            yield from (line.strip() for line in f.read().splitlines() if line.strip())
-
-
-ACCOUNTS = _accounts()  # when they run out, players sign up
-
-
-# Whether the server under test has GET /api/recommendations (issue 13 adds it); set by
-# the locustfile from /api/openapi.json at test start. Only when it is not registered is
-# its 404 NOT_FOUND accepted.
-RECOMMENDATIONS_REGISTERED = {"value": True}
 
 
 @dataclass

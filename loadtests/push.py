@@ -7,11 +7,14 @@ cooperative under Locust's gevent), and fires ``environment.events.request`` wit
 ``request_type="WS"`` so pushes sit in the same report as the HTTP requests:
 
 * ``connect → initial_state`` — opening the socket until the dashboard snapshot arrived;
-* ``push <type>`` — every pushed message, timed from its ``timestamp`` (the event's time,
-  taken by the process that committed it, inside the transaction) to its arrival here.
-  Client and server share this machine's clock. This is commit → WebSocket delivery:
-  request commit, fast-path publish, the worker's ``realtime`` group, Redis pub/sub, the
-  web process's hub, the socket — plus this client's own delay (an upper bound);
+* ``push <type>`` — every pushed message, timed from its ``timestamp`` to its arrival
+  here. The timestamp is the event's time, taken by the writing process as it builds the
+  event, just before the statement that commits it (the same basis as the server's
+  ``cc_realtime_push_latency_seconds`` and ``bench/realtime.py``); client and server
+  share this machine's clock. So this is commit → WebSocket delivery — commit, fast-path
+  publish, the worker's ``realtime`` group, Redis pub/sub, the web process's hub, the
+  socket — plus the committing statement's own time and this client's delay: an upper
+  bound;
 * a write whose push never comes is a failure: every round this player plays must
   bring its ``stats_update`` and every purchase its ``purchase_update`` within
   ``PUSH_TIMEOUT_S`` (recorded as a failed ``push <type>`` with that time);
