@@ -28,7 +28,20 @@ def _accounts() -> Iterator[str]:
             yield from (line.strip() for line in f.read().splitlines() if line.strip())
 
 
-ACCOUNTS = _accounts()  # when they run out, players sign up
+ACCOUNTS = _accounts()
+_arrivals = {"n": 0}
+
+
+def next_account() -> str | None:
+    """The account the next arriving player logs in to, or None: that player signs up.
+    New players are spread evenly, not drawn at random (a short run still has its
+    share of them): the n-th player signs up when ``floor(n × share)`` steps up. When
+    the accounts run out, everyone signs up."""
+    share = signup_share()
+    n = _arrivals["n"] = _arrivals["n"] + 1
+    if int(n * share) > int((n - 1) * share):
+        return None
+    return next(ACCOUNTS, None)
 
 
 # Whether the server under test has GET /api/recommendations (issue 13 adds it); set by

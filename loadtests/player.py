@@ -42,7 +42,7 @@ from locust.exception import StopUser
 
 from loadtests import outcomes
 from loadtests import targets as t
-from loadtests.knobs import ACCOUNTS, RECOMMENDATIONS_REGISTERED, signup_share, think_time
+from loadtests.knobs import RECOMMENDATIONS_REGISTERED, next_account, think_time
 
 RETRY_SHARE = 0.03
 TIERS = {"STANDARD": 0, "PREMIUM": 1, "VIP": 2}
@@ -88,7 +88,7 @@ class Player(FastHttpUser):
 
     def on_start(self) -> None:
         self.me = PlayerState()
-        account = None if random.random() < signup_share() else next(ACCOUNTS, None)
+        account = next_account()
         for attempt in range(ENTRY_ATTEMPTS):
             if account is not None:
                 self.me.site_id = account

@@ -37,6 +37,8 @@ def test_loadtest_smoke(seeded, settings, subprocess_env, tmp_path: Path) -> Non
                 "0.2,0.6",
                 "--socket-share",
                 "0.6",
+                "--signup-share",
+                "0.4",  # players 3 and 5 sign up, the others log in
                 "--reports",
                 str(tmp_path),
             ],
@@ -57,7 +59,12 @@ def test_loadtest_smoke(seeded, settings, subprocess_env, tmp_path: Path) -> Non
         assert (tmp_path / name).exists(), name
     with open(tmp_path / "loadtest_stats.csv") as f:
         names = {row["Name"] for row in csv.DictReader(f)}
-    assert {"/api/auth/signup", "/api/dashboard", "/api/games/slot/spin"} <= names
+    assert {
+        "/api/auth/signup",
+        "/api/auth/login",
+        "/api/dashboard",
+        "/api/games/slot/spin",
+    } <= names
 
     # every SLO class was measured (the KPI one is skipped: no ClickHouse here)
     summary = json.loads((tmp_path / "summary.json").read_text())
