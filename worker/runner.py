@@ -33,6 +33,7 @@ stops the whole process with a non-zero exit code so its supervisor restarts it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -53,7 +54,7 @@ from ccweb.metrics import (
     WORKER_RECLAIMED,
 )
 from worker.entries import Entry
-from worker.outage import BURST_OUTAGE_ATTEMPTS, Backoff, is_store_outage
+from worker.outage import BURST_OUTAGE_ATTEMPTS, Backoff, SinkUnavailable, is_store_outage
 
 log = logging.getLogger(__name__)
 
@@ -409,11 +410,6 @@ class GroupConsumer:
                 if not ready:
                     self.ensure_groups()
                     ready = True
-                if time.monotonic() - last_metrics > 5:
-                    # before the batch: a group holding its batch through a sink outage
-                    # (run_once raises until the sink answers) still reports its lag
-                    last_metrics = time.monotonic()
-                    self.update_lag_metrics()
                 handled = self.run_once(None if burst else self.settings.worker_block_ms)
                 if backoff.failures:
                     log.warning("%s: stores answer again, resuming", self.group)
@@ -422,6 +418,9 @@ class GroupConsumer:
                     if not self.retry_pending_in_burst():
                         break
                     stop.wait(0.05)  # failed entries wait for their reclaim idle time
+                if time.monotonic() - last_metrics > 5:
+                    last_metrics = time.monotonic()
+                    self.update_lag_metrics()
             except Exception as exc:
                 if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
                     # Redis restarted without its data (or a stream was deleted): the
@@ -433,6 +432,13 @@ class GroupConsumer:
                     raise
                 if burst and backoff.failures >= BURST_OUTAGE_ATTEMPTS:
                     raise  # a one-off drain must end, not wait forever
+                cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
+                if isinstance(cause, SinkUnavailable) and time.monotonic() - last_metrics > 5:
+                    # a group holding its batch while its sink is down (Redis is up) still
+                    # reports its lag: run_once raises until the sink answers again
+                    last_metrics = time.monotonic()
+                    with contextlib.suppress(Exception):  # a reading never ends the worker
+                        self.update_lag_metrics()
                 self.wait_out(stop, backoff, exc)
 
     def wait_out(self, stop: threading.Event, backoff: Backoff, exc: BaseException) -> None:
