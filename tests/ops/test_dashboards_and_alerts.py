@@ -29,7 +29,11 @@ from tests.processes import ROOT, free_port, start_server, start_worker, stop, w
 DASHBOARDS = sorted((ROOT / "ops/grafana/dashboards").glob("*.json"))
 ALERT_FILES = sorted((ROOT / "ops/alerts").glob("*.yml"))
 DATASOURCE = ROOT / "ops/grafana/provisioning/datasources/prometheus.yml"
-PROMTOOL = shutil.which("promtool")
+# on PATH (Debian's `prometheus` package), or unpacked from it into .local/tools without
+# installing the service (`apt-get download prometheus`, `dpkg-deb -x … .local/tools`)
+PROMTOOL = shutil.which("promtool") or shutil.which(
+    "promtool", path=str(ROOT / ".local/tools/usr/bin")
+)
 NO_PROMTOOL = "promtool not installed (apt-get install prometheus); structural checks still ran"
 # series Prometheus writes itself for every target, not exported by any process
 SYNTHESISED = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
