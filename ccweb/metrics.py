@@ -28,7 +28,6 @@ OUTBOX_PENDING = Gauge(
     " them already; a backlog here is what the relay still has to confirm)",
     multiprocess_mode="livemostrecent",
 )
-LEDGER_ENTRIES = Counter("cc_ledger_entries_total", "Wallet ledger applications", ["result"])
 WORKER_PROCESSED = Counter("cc_worker_processed_total", "Stream entries handled", ["group"])
 WORKER_FAILURES = Counter("cc_worker_failures_total", "Stream entries that failed", ["group"])
 WORKER_DEAD_LETTERED = Counter(

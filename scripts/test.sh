@@ -19,6 +19,15 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== import contracts"
 PYTHONPATH=. .venv/bin/lint-imports --no-cache
+# promtool (Debian's prometheus package) checks the alert rules and the dashboards'
+# PromQL (tests/ops): unpacked into .local/tools, never installed as a service. Without
+# apt those checks skip, saying so; the pure-Python checks of the same files still run.
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x .local/tools/usr/bin/promtool ]; then
+  echo "== promtool (apt-get download prometheus → .local/tools)"
+  (mkdir -p .local/tools && cd .local/tools && apt-get download prometheus >/dev/null 2>&1 \
+    && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb) \
+    || echo "test: promtool unavailable; its checks will skip" >&2
+fi
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest "$@"
