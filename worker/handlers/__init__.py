@@ -30,7 +30,17 @@ GROUPS: dict[str, Handler] = {
 # most about two INSERTs a second, and commit → queryable p95 stays well under the 2 s
 # target: bench/pipeline.py measured p95 1.2–1.9 s with 1 s here). SPEC §4: flush at
 # 1 s, 5 000 rows or 1 MB; the handler also splits its INSERTs at 1 MB.
-LINGER_MS: dict[str, int] = {realtime.GROUP: 0, "analytics": 500}
+# activity, segments and kafka have no person waiting (DAU; a segment within 2 minutes;
+# Kafka consumers downstream): at ~100 events/s a 50 ms linger gave batches of a few
+# entries, each paying the read, the transaction and the ack — longer waits make fuller
+# batches and cost the worker less CPU per event (make loadtest, loadtests/RESULTS.md).
+LINGER_MS: dict[str, int] = {
+    realtime.GROUP: 0,
+    "analytics": 500,
+    activity.GROUP: 1000,
+    "segments": 1000,
+    "kafka": 250,
+}
 
 # Per-group override of CC_WORKER_BATCH: entries per read of EACH stream (XREADGROUP's
 # COUNT is per stream), so one handler call may get up to this × the partitions.
