@@ -30,26 +30,6 @@ from tests.worker._support import progress_consumer, run_burst
 CFG = DqConfig()
 
 
-@pytest.fixture(scope="module")
-def dq_app(app, settings):  # type: ignore[no-untyped-def]
-    """The application with the ``quality_admin`` blueprint (registered by
-    ``ccweb.create_app`` once the lead wires it; until then on a fresh app of our own)."""
-    if "quality_admin" in app.blueprints:
-        return app
-    from ccweb import create_app
-    from ccweb.quality.routes import bp
-
-    fresh = create_app(settings)
-    fresh.config["TESTING"] = False
-    fresh.register_blueprint(bp)
-    return fresh
-
-
-@pytest.fixture
-def client(dq_app):  # type: ignore[no-untyped-def]
-    return dq_app.test_client()
-
-
 def checks(cfg: DqConfig = CFG, sweep: Sweep | None = None) -> dict[str, list[dict[str, Any]]]:
     with db.engine().connect() as conn:
         return run(conn, cfg, sweep).findings

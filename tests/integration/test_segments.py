@@ -31,26 +31,6 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 _keys = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def seg_app(app, settings):  # type: ignore[no-untyped-def]
-    """The application with the ``admin_segments`` blueprint (registered by
-    ``ccweb.create_app`` once the lead wires it; until then on a fresh app of our own)."""
-    if "admin_segments" in app.blueprints:
-        return app
-    from ccweb import create_app
-    from ccweb.admin.segment_routes import bp
-
-    fresh = create_app(settings)
-    fresh.config["TESTING"] = False
-    fresh.register_blueprint(bp)
-    return fresh
-
-
-@pytest.fixture
-def client(seg_app):  # type: ignore[no-untyped-def]
-    return seg_app.test_client()
-
-
 def q(sql: str, **params: Any) -> list[dict[str, Any]]:
     return in_transaction(lambda s: [dict(r) for r in s.execute(text(sql), params).mappings()])
 
