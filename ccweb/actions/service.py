@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -10,8 +11,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import effects, events
-from ccweb.events import iso
+from ccweb import effects, events, pg
+from ccweb.events import iso, parse_ts
 
 _INSERT = text(
     """
@@ -47,12 +48,18 @@ def record(session: Session, user_id: int, actions: list[dict[str, Any]]) -> lis
     return out
 
 
+# Player :uid's last :actions_limit actions, newest first, as one JSON column (for
+# :func:`recent` and statements that read several sections at once: the profile).
+RECENT_SQL = """(SELECT coalesce(json_agg(x ORDER BY x.id DESC), '[]')
+    FROM (SELECT id, action_type, context, created_at FROM user_actions WHERE user_id = :uid
+          ORDER BY id DESC LIMIT :actions_limit) x) AS action_rows"""
+
+
 def recent(conn: Connection | Session, user_id: int, limit: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        text(
-            "SELECT id, action_type, context, created_at FROM user_actions"
-            " WHERE user_id = :u ORDER BY id DESC LIMIT :limit"
-        ),
-        {"u": user_id, "limit": limit},
-    ).mappings()
-    return [_out(r) for r in rows]
+    row = pg.execute(conn, f"SELECT {RECENT_SQL}", {"uid": user_id, "actions_limit": limit})[0]
+    return recent_from_row(row)
+
+
+def recent_from_row(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """JSON carries ``created_at`` as PostgreSQL's text; :func:`_out` wants the instant."""
+    return [_out(r | {"created_at": parse_ts(r["created_at"])}) for r in row["action_rows"]]

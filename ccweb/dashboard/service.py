@@ -22,26 +22,44 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ccweb import pg
-from ccweb.actions.service import recent as recent_actions
+from ccweb.actions.service import RECENT_SQL, recent_from_row
 from ccweb.errors import NotFound
 from ccweb.events import utcnow
-from ccweb.games.history import session_out, stats
+from ccweb.games.history import STATS_SQL, session_out, stats_from_row
+from ccweb.liveops import achievements
 from ccweb.liveops import service as liveops
 from ccweb.recommendations import service as recommendations
 from ccweb.shop.catalog import HIGHLIGHTS_SQL, product_out
 from ccweb.streak.service import status_from_row
-from ccweb.users.inventory import items_of
-from ccweb.users.service import get_user, public_user
+from ccweb.users.inventory import ITEMS_SQL, items_from_row
+from ccweb.users.service import public_user
 
 
 def xp_to_next_level(xp: int, level: int) -> int:
     return max(0, level * 500 - xp)
 
 
-def _profile_core(conn: Connection, user_id: int) -> dict[str, Any]:
-    user = public_user(get_user(conn, user_id))
-    user["xp_to_next_level"] = xp_to_next_level(user["experience_points"], user["level"])
-    return user
+# The user columns both views render (``public_user`` plus what it needs).
+_USER_COLS = """u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
+           u.gold_balance, u.created_at"""
+
+# Everything the profile reads, in one round trip: each section is a column its owning
+# module defines (rows carried as JSON) and renders with its ``*_from_row`` helper, the
+# same fragment and helper its own endpoint uses.
+_PROFILE = f"""
+    SELECT {_USER_COLS},
+           {STATS_SQL},
+           {achievements.PLAYER_SQL},
+           {RECENT_SQL},
+           {liveops.EVENTS_SQL},
+           {ITEMS_SQL},
+           (SELECT count(*) FROM shop_purchases WHERE user_id = u.id) AS purchases_count,
+           {liveops.NEXT_WINDOW_SQL}
+    FROM users u
+    WHERE u.id = :uid
+"""
+_PROFILE_TYPES = achievements.UIDS_TYPES
+_RECENT_ACTIONS = 10
 
 
 def profile(
@@ -50,18 +68,26 @@ def profile(
     """The profile, and the seconds until an event window opens or closes (its
     ``active_participations`` change then, so a cached copy must not outlive that)."""
     now = now or utcnow()
+    params = {
+        **liveops.participations_params(user_id, now),
+        "uids": [user_id],
+        "actions_limit": _RECENT_ACTIONS,
+    }
+    rows = pg.execute(conn, _PROFILE, params, _PROFILE_TYPES)
+    if not rows:
+        raise NotFound("user not found", details={"user_id": user_id})
+    row = rows[0]
+    user = public_user(row)
+    user["xp_to_next_level"] = xp_to_next_level(user["experience_points"], user["level"])
     return {
-        **_profile_core(conn, user_id),
-        "stats": stats(conn, user_id),
-        "achievements": liveops.player_achievements(conn, user_id),
-        "recent_actions": recent_actions(conn, user_id, 10),
-        "active_participations": liveops.active_participations(conn, user_id, now),
-        "inventory": items_of(conn, user_id),
-        "purchases_count": int(pg.execute(conn, _PURCHASES_COUNT, {"uid": user_id})[0]["n"]),
-    }, liveops.seconds_to_next_window_change(conn, now)
-
-
-_PURCHASES_COUNT = "SELECT count(*) AS n FROM shop_purchases WHERE user_id = :uid"
+        **user,
+        "stats": stats_from_row(row),
+        "achievements": achievements.for_player_from_row(conn, user_id, row),
+        "recent_actions": recent_from_row(row),
+        "active_participations": liveops.participations_from_row(row, now),
+        "inventory": items_from_row(row),
+        "purchases_count": int(row["purchases_count"]),
+    }, liveops.seconds_from_row(row, now)
 
 
 # Everything the dashboard reads, in one round trip: the user, the streak row, the last
@@ -72,8 +98,7 @@ _DASHBOARD = f"""
     SELECT {liveops.SECTIONS_SQL},
            {HIGHLIGHTS_SQL},
            {recommendations.CANDIDATES_SQL},
-           u.id, u.site_id, u.nickname, u.is_admin, u.tier, u.level, u.experience_points,
-           u.gold_balance, u.created_at,
+           {_USER_COLS},
            s.count AS s_count, s.last_claim_date AS s_last, s.grace_used_on AS s_grace,
            gs.id AS gs_id, gs.game_type AS gs_game_type, gs.rounds AS gs_rounds,
            gs.total_bet AS gs_total_bet, gs.total_payout AS gs_total_payout,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ccweb import effects, events
+from ccweb import effects, events, pg
 from ccweb.errors import Conflict, NotFound
 from ccweb.events import iso
 from ccweb.games.models import GAME_TYPES
@@ -122,18 +123,21 @@ def recent_rounds(conn: Connection | Session, user_id: int, limit: int) -> list[
     ]
 
 
+# Player :uid's rows of ``game_stats`` as one JSON column, for :func:`stats` and for
+# statements that read several sections at once (the profile).
+STATS_SQL = """(SELECT coalesce(json_agg(x), '[]') FROM (SELECT game_type, total, wins, losses,
+    max_win FROM game_stats WHERE user_id = :uid) x) AS stats_rows"""
+
+
 def stats(conn: Connection | Session, user_id: int) -> dict[str, Any]:
-    """Exactly the SPEC keys: aggregate and per game (every game present, zeros if unplayed).
-    ``max_win`` is the largest payout of a winning round; ``win_rate`` = wins / plays."""
-    rows = {
-        r["game_type"]: r
-        for r in conn.execute(
-            text(
-                "SELECT game_type, total, wins, losses, max_win FROM game_stats WHERE user_id = :u"
-            ),
-            {"u": user_id},
-        ).mappings()
-    }
+    return stats_from_row(pg.execute(conn, f"SELECT {STATS_SQL}", {"uid": user_id})[0])
+
+
+def stats_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Exactly the SPEC keys from a :data:`STATS_SQL` row: aggregate and per game (every
+    game present, zeros if unplayed). ``max_win`` is the largest payout of a winning
+    round; ``win_rate`` = wins / plays."""
+    rows = {r["game_type"]: r for r in row["stats_rows"]}
     games = {
         g: {
             "total": int(rows[g]["total"]) if g in rows else 0,

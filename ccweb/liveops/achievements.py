@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ccweb import effects, events, pg
-from ccweb.events import iso
+from ccweb.events import iso, parse_ts
 from ccweb.liveops.rules import progress_out
 
 Metrics = dict[tuple[str, str | None], int]
@@ -71,8 +71,12 @@ def forget_catalog() -> None:
 
 
 def metrics(conn: Session | Connection, user_ids: Iterable[int]) -> dict[int, Metrics]:
+    return _metrics_of(pg.execute(conn, _METRICS, {"uids": list(user_ids)}, _UIDS))
+
+
+def _metrics_of(rows: Iterable[Mapping[str, Any]]) -> dict[int, Metrics]:
     out: dict[int, Metrics] = {}
-    for r in pg.execute(conn, _METRICS, {"uids": list(user_ids)}, _UIDS):
+    for r in rows:
         m = out.setdefault(r["user_id"], {})
         for name in ("plays", "wins", "spend_gold", "win_gold", "max_win", "streak_days"):
             if r[name] is not None:
@@ -142,11 +146,28 @@ def unlock_and_announce(session: Session, user_ids: Sequence[int]) -> list[dict[
     return unlocked
 
 
+# What :func:`for_player_from_row` needs of players :uids besides the catalog, as two
+# JSON columns (:func:`for_player` and the profile's one statement; types: ``UIDS_TYPES``).
+PLAYER_SQL = f"""
+    (SELECT coalesce(json_agg(x), '[]') FROM ({_METRICS}) x) AS ach_metric_rows,
+    (SELECT coalesce(json_agg(x), '[]') FROM ({_UNLOCKED}) x) AS ach_unlocked_rows"""
+UIDS_TYPES = _UIDS
+
+
 def for_player(conn: Session | Connection, user_id: int) -> list[dict[str, Any]]:
     """Every active achievement with the player's progress and unlock/claim state."""
+    row = pg.execute(conn, f"SELECT {PLAYER_SQL}", {"uids": [user_id]}, _UIDS)[0]
+    return for_player_from_row(conn, user_id, row)
+
+
+def for_player_from_row(
+    conn: Session | Connection, user_id: int, row: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """:func:`for_player` from a :data:`PLAYER_SQL` row (JSON carries timestamps as
+    PostgreSQL's text); ``conn`` only refreshes the per-process :func:`catalog`."""
     achs = catalog(conn)
-    m = metrics(conn, [user_id]).get(user_id, {})
-    got = {r["achievement_id"]: r for r in pg.execute(conn, _UNLOCKED, {"uids": [user_id]}, _UIDS)}
+    m = _metrics_of(row["ach_metric_rows"]).get(user_id, {})
+    got = {r["achievement_id"]: r for r in row["ach_unlocked_rows"] if r["user_id"] == user_id}
     out = []
     for a in achs:
         u = got.get(a["id"])
@@ -163,8 +184,12 @@ def for_player(conn: Session | Connection, user_id: int) -> list[dict[str, Any]]
                 "reward_items": a["reward_items"],
                 "status": status,
                 "progress": progress_out(a["requirements"], values(a["requirements"], m)),
-                "unlocked_at": iso(u["unlocked_at"]) if u else None,
-                "claimed_at": iso(u["claimed_at"]) if u else None,
+                "unlocked_at": _instant(u["unlocked_at"]) if u else None,
+                "claimed_at": _instant(u["claimed_at"]) if u else None,
             }
         )
     return out
+
+
+def _instant(value: str | None) -> str | None:
+    return None if value is None else iso(parse_ts(value))

@@ -181,9 +181,17 @@ _NEXT_WINDOW_CHANGE = """SELECT min(t) FROM (SELECT starts_at AS t FROM live_eve
                          SELECT ends_at FROM live_events WHERE is_active AND ends_at > :now) b"""
 
 
+NEXT_WINDOW_SQL = f"({_NEXT_WINDOW_CHANGE}) AS next_window_change"
+
+
 def seconds_to_next_window_change(conn: Connection | Session, now: datetime) -> float | None:
-    rows = pg.execute(conn, _NEXT_WINDOW_CHANGE, {"now": now})
-    change = rows[0]["min"] if rows else None
+    row = pg.execute(conn, f"SELECT {NEXT_WINDOW_SQL}", {"now": now})[0]
+    return seconds_from_row(row, now)
+
+
+def seconds_from_row(row: dict[str, Any], now: datetime) -> float | None:
+    """Seconds from ``now`` to a :data:`NEXT_WINDOW_SQL` row's change (None: no window)."""
+    change = row["next_window_change"]
     return (change - now).total_seconds() if change is not None else None
 
 
@@ -191,13 +199,16 @@ def seconds_to_next_window_change(conn: Connection | Session, now: datetime) -> 
 # ccweb.dashboard.service): the same queries, rows carried as JSON, so the home screen
 # costs one round trip. JSON turns timestamps into text; ``_TIMES`` names the columns
 # turned back into datetimes before the same renderers run.
-SECTIONS_SQL = f"""
+# ``EVENTS_SQL`` alone (``:active`` true) is what the profile's ``active_participations``
+# read.
+EVENTS_SQL = f"""
     (SELECT coalesce(json_agg(x ORDER BY x.ends_at, x.id), '[]') FROM ({_LIST_EVENTS}) x)
-        AS ev_rows,
+        AS ev_rows"""
+SECTIONS_SQL = f"""{EVENTS_SQL},
     (SELECT coalesce(json_agg(x ORDER BY x.sort_order, x.id), '[]') FROM ({_MISSIONS}) x)
         AS m_rows,
     (SELECT count(*) FROM ({_PENDING}) x) AS pending_n,
-    ({_NEXT_WINDOW_CHANGE}) AS next_window_change"""
+    {NEXT_WINDOW_SQL}"""
 _TIMES = ("starts_at", "ends_at", "joined_at", "last_progress_at", "claimed_at")
 
 
@@ -213,28 +224,38 @@ def sections_params(now: datetime, today: date) -> dict[str, Any]:
 def render_sections(row: dict[str, Any], now: datetime, today: date) -> dict[str, Any]:
     """``active_events``, ``missions``, ``pending_rewards`` from a :data:`SECTIONS_SQL`
     row."""
-
-    def typed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for item in items:
-            for k in _TIMES:
-                if item.get(k) is not None:
-                    item[k] = datetime.fromisoformat(item[k])
-        return items
-
     return {
-        "active_events": render_events(typed(row["ev_rows"]), now),
-        "missions": render_missions(typed(row["m_rows"]), today),
+        "active_events": render_events(_typed(row["ev_rows"]), now),
+        "missions": render_missions(_typed(row["m_rows"]), today),
         "pending_rewards": int(row["pending_n"]),
     }
+
+
+def _typed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for item in items:
+        for k in _TIMES:
+            if item.get(k) is not None:
+                item[k] = datetime.fromisoformat(item[k])
+    return items
 
 
 def active_participations(
     conn: Connection | Session, user_id: int, now: datetime
 ) -> list[dict[str, Any]]:
     """The player's joined events that are still running and not yet claimed."""
+    row = pg.execute(conn, f"SELECT {EVENTS_SQL}", participations_params(user_id, now))[0]
+    return participations_from_row(row, now)
+
+
+def participations_params(user_id: int, now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`EVENTS_SQL` for :func:`participations_from_row`."""
+    return {"uid": user_id, "active": True, "now": now}
+
+
+def participations_from_row(row: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     return [
         e
-        for e in list_events(conn, user_id, active=True, now=now)
+        for e in render_events(_typed(row["ev_rows"]), now)
         if e["participation"] and e["participation"]["status"] in ("active", "claimable")
     ]
 

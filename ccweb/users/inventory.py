@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ccweb import pg
 from ccweb.cte import Attachment
 
 _GRANT = """INSERT INTO user_items (user_id, item_code, quantity)
@@ -30,13 +30,17 @@ def grant_attachment(user_id: int, items: Mapping[str, int]) -> Attachment:
     )
 
 
+# Player :uid's items with a positive quantity, by code, as one JSON column (for
+# :func:`items_of` and statements that read several sections at once: the profile).
+ITEMS_SQL = """(SELECT coalesce(json_agg(x ORDER BY x.item_code), '[]')
+    FROM (SELECT item_code, quantity FROM user_items WHERE user_id = :uid AND quantity > 0) x)
+    AS item_rows"""
+
+
 def items_of(conn: Connection, user_id: int) -> list[dict[str, Any]]:
     """The player's items with a positive quantity, by code."""
-    rows = conn.execute(
-        text(
-            "SELECT item_code, quantity FROM user_items WHERE user_id = :uid AND quantity > 0"
-            " ORDER BY item_code"
-        ),
-        {"uid": user_id},
-    ).mappings()
-    return [{"item_code": r["item_code"], "quantity": int(r["quantity"])} for r in rows]
+    return items_from_row(pg.execute(conn, f"SELECT {ITEMS_SQL}", {"uid": user_id})[0])
+
+
+def items_from_row(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"item_code": r["item_code"], "quantity": int(r["quantity"])} for r in row["item_rows"]]
