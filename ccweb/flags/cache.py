@@ -61,6 +61,7 @@ class FlagCache:
         self.flags: dict[str, Flag] | None = None
         self.loaded_at = 0.0  # monotonic time of the last successful load
         self._failed_at = -RETRY_S
+        self._generation = 0  # bumped by invalidate()
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()  # one load at a time: a slow older one must not
         # overwrite a newer one
@@ -82,16 +83,22 @@ class FlagCache:
 
     def reload(self) -> dict[str, Flag] | None:
         with self._load_lock:
+            generation = self._generation
             try:
                 flags = load()
             except Exception:
                 self._failed_at = time.monotonic()
                 log.warning("feature flags: cannot load from PostgreSQL", exc_info=True)
                 return self.flags
+            if generation != self._generation:
+                # invalidated while loading (a write committed here, or the table was
+                # emptied): this copy may predate it, so the next read loads again
+                return flags
             self.flags, self.loaded_at = flags, time.monotonic()
             return flags
 
     def invalidate(self) -> None:
+        self._generation += 1
         self.flags = None
         self._failed_at = -RETRY_S
 
