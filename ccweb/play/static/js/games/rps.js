@@ -1,0 +1,69 @@
+// Rock-paper-scissors against a house that picks uniformly at random
+// (ccweb/games/engines/rps.py): a win pays ×1.88, a draw returns the bet.
+
+import { betInput, outcomeWord, signedGold } from "./runner.js";
+import { GAME_CONFIG } from "./verify.js";
+
+export const HANDS = { rock: "✊", paper: "✋", scissors: "✌️" };
+
+export function create(ctx, runner) {
+  const el = ctx.el;
+  const bet = betInput(ctx, "rps", 100);
+  const mine = el("div", { class: "rps-hand", testid: "rps-player-hand" }, "?");
+  const house = el("div", { class: "rps-hand", testid: "rps-house-hand" }, "?");
+  const buttons = Object.keys(HANDS).map((choice) =>
+    el(
+      "button",
+      { testid: `rps-${choice}`, type: "button", class: "btn btn-primary rps-choice", "aria-label": `Play ${choice}` },
+      el("span", { "aria-hidden": "true" }, HANDS[choice]),
+      ` ${choice[0].toUpperCase()}${choice.slice(1)}`,
+    ),
+  );
+
+  function hand(node, choice) {
+    node.textContent = "";
+    node.append(el("span", { class: "hand", "aria-hidden": "true" }, HANDS[choice] || "?"), el("span", { class: "hand-name" }, choice));
+    node.dataset.choice = choice;
+  }
+
+  function onSuccess(data) {
+    hand(mine, data.choice);
+    hand(house, data.house_choice);
+    const verdict = { win: "you beat the house", draw: "a draw: your bet comes back", lose: "the house wins" }[data.outcome];
+    const text = `${outcomeWord(data.outcome)} Your ${data.choice} vs the house's ${data.house_choice}: ${verdict}. Payout ${data.payout.toLocaleString()} gold (${signedGold(data.gold_delta)}). Round #${data.round_id}.`;
+    return { text };
+  }
+
+  Object.keys(HANDS).forEach((choice, i) => {
+    buttons[i].addEventListener("click", () => {
+      const read = bet.read();
+      if (read.error) {
+        runner.invalid("rps", read.error);
+        bet.input.focus();
+        return;
+      }
+      runner.play({
+        game: "rps",
+        path: "/api/games/rps/play",
+        body: { bet: read.bet, choice },
+        buttons,
+        pendingText: `Playing ${choice}…`,
+        onStart: () => {
+          hand(mine, choice);
+          house.textContent = "…";
+        },
+        onSuccess,
+      });
+    });
+  });
+
+  const win = (GAME_CONFIG.rps.winCents / 100).toFixed(2);
+  const panel = el(
+    "div",
+    { class: "game-panel game-rps" },
+    el("p", { class: "game-help" }, `Pick a hand. A win pays ×${win} your bet, a draw gives it back.`),
+    el("div", { class: "rps-board" }, el("div", {}, el("span", { class: "rps-who" }, "You"), mine), el("span", { class: "rps-vs" }, "vs"), el("div", {}, el("span", { class: "rps-who" }, "House"), house)),
+    el("div", { class: "game-controls" }, bet.field, el("div", { class: "rps-choices", role: "group", "aria-label": "Your hand" }, ...buttons)),
+  );
+  return { id: "rps", label: "Rock paper scissors", panel, focus: () => buttons[0].focus() };
+}
