@@ -1,0 +1,200 @@
+"""The browser's fairness verifier (``ccweb/play/static/js/games/verify.js``) computes
+exactly what the server's engines compute, bit for bit, in Chromium's Web Crypto.
+
+Why this matters: a player's "verified" is only worth something if the JavaScript
+derivation is the server's. The server's code is the reference here: rounds are drawn
+by ``ccweb.games.engines`` from ``ccweb.games.fairness.floats`` with random seeds,
+nonces and inputs (every game, both gacha counts, pity about to trigger, the crash
+edges), and the module must reproduce every field; its copy of the calibrated configs
+must equal ``ccweb.games.config``; and altered rounds or a wrong seed must not verify.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from typing import Any
+
+import pytest
+
+from ccweb.games import config, fairness
+from ccweb.games.engines import crash, gacha, rps, slot
+
+MODULE = "/play/static/js/games/verify.js"
+
+
+@pytest.fixture
+def verify_page(page: Any) -> Any:
+    """A page on the server's origin (a secure context: 127.0.0.1) with the module
+    loaded as ``window.V``."""
+    page.goto("/health")
+    page.evaluate(f"async () => {{ window.V = await import('{MODULE}'); }}")
+    return page
+
+
+def _round(game: str, rnd: random.Random) -> dict[str, Any]:
+    server_seed = fairness.new_server_seed()
+    client_seed = secrets.token_hex(rnd.randint(1, 16))
+    nonce = rnd.choice([0, 1, 7, rnd.randint(0, 10**7)])
+    rng = fairness.floats(server_seed, client_seed, nonce)
+    result: Any
+    if game == "slot":
+        result = slot.play(config.DEFAULT_SLOT, rng, rnd.choice([1, 7, 100, 333, 10_000]))
+    elif game == "gacha":
+        pity = rnd.choice([0, 3, 50, 58, 59])  # 59: the first pull is forced
+        result = gacha.play(config.DEFAULT_GACHA, rng, rnd.choice([1, 10]), pity)
+    elif game == "rps":
+        result = rps.play(
+            config.DEFAULT_RPS,
+            rng,
+            rnd.choice([1, 55, 100, 9_999]),
+            rnd.choice(["rock", "paper", "scissors"]),
+        )
+    else:
+        result = crash.play(
+            config.DEFAULT_CRASH,
+            rng,
+            rnd.choice([1, 55, 100, 9_999]),
+            rnd.choice([1.01, 1.5, 2.0, 2.37, 10.0, 1000.0]),
+        )
+    detail = json.loads(json.dumps(result.to_dict()))  # as stored and served (JSON)
+    return {
+        "round_id": rnd.randint(1, 10**9),
+        "game_type": game,
+        "bet": result.bet,
+        "payout": result.payout,
+        "outcome": result.outcome,
+        "server_seed_hash": fairness.seed_hash(server_seed),
+        "client_seed": client_seed,
+        "nonce": nonce,
+        "detail": detail,
+        "seed": server_seed,
+    }
+
+
+def _verify_all(page: Any, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(
+        page.evaluate(
+            """async (rounds) => {
+                const out = [];
+                for (const r of rounds) {
+                    const v = await window.V.verifyRound(r, r.seed);
+                    out.push({ok: v.ok, commitmentOk: v.commitmentOk,
+                              fields: v.mismatches.map((m) => m.field),
+                              text: window.V.describeVerification(v, r)});
+                }
+                return out;
+            }""",
+            rounds,
+        )
+    )
+
+
+def test_every_game_derives_the_servers_outcome(verify_page: Any) -> None:
+    """Random seeds, nonces and inputs: the module reproduces every recorded field."""
+    rnd = random.Random(20261215)
+    rounds = [_round(game, rnd) for _ in range(60) for game in ("slot", "gacha", "rps", "crash")]
+    # the draws must cover wins, losses, ten-pulls and forced pity pulls (else a
+    # branch of the JavaScript would go untested)
+    assert {r["outcome"] for r in rounds} >= {"win", "lose"}
+    assert any(r["game_type"] == "gacha" and r["detail"]["count"] == 10 for r in rounds)
+    assert any(
+        item["guaranteed"]
+        for r in rounds
+        if r["game_type"] == "gacha"
+        for item in r["detail"]["items"]
+    )
+    assert any(r["game_type"] == "crash" and r["detail"]["cashed_out_at"] for r in rounds)
+    results = _verify_all(verify_page, rounds)
+    failed = [
+        (r["game_type"], v["text"]) for r, v in zip(rounds, results, strict=True) if not v["ok"]
+    ]
+    assert not failed, failed[:3]
+    assert all(v["text"].startswith("verified") for v in results)
+
+
+def test_stream_floats_match_the_servers(verify_page: Any) -> None:
+    """digest_0, digest_1, digest_2: the 24 first floats of a stream, exactly."""
+    seed, client, nonce = fairness.new_server_seed(), "client-seed", 42
+    stream = fairness.floats(seed, client, nonce)
+    expected = [next(stream) for _ in range(24)]
+    got = verify_page.evaluate(
+        "([s, c, n]) => window.V.roundFloats(s, c, n, 24)", [seed, client, nonce]
+    )
+    assert got == expected
+    assert verify_page.evaluate("(s) => window.V.sha256Hex(s)", seed) == fairness.seed_hash(seed)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2**31, 2**32 - 2**25, 2**32 - 100, 2**32 - 1])
+def test_crash_point_is_exact_at_the_edges(verify_page: Any, k: int) -> None:
+    """The crash point is integer arithmetic on k / 2³²; the largest k are where a
+    floating-point shortcut would go wrong."""
+    expected = crash.crash_point_cents(config.DEFAULT_CRASH, k / 2**32)
+    assert verify_page.evaluate("(k) => window.V.crashPointCents(k)", k) == expected
+
+
+def test_configs_equal_the_servers(verify_page: Any) -> None:
+    """The module's copy of the calibrated configs is the server's (a recalibration
+    that forgets the client fails here)."""
+    js = verify_page.evaluate("() => JSON.parse(JSON.stringify(window.V.GAME_CONFIG))")
+    codes = {name: code for code, name in config.SLOT_SYMBOL_CODES.items()}
+    s = config.DEFAULT_SLOT
+    assert js["slot"]["strips"] == ["".join(codes[x] for x in strip) for strip in s.strips]
+    assert js["slot"]["symbols"] == config.SLOT_SYMBOL_CODES
+    assert {k: tuple(v) for k, v in js["slot"]["payCents"].items()} == s.pay_cents
+    assert [tuple(line) for line in js["slot"]["paylines"]] == list(s.paylines)
+    assert js["slot"]["rows"] == s.rows
+    g = config.DEFAULT_GACHA
+    assert js["gacha"]["cost"] == g.cost
+    assert js["gacha"]["pityThreshold"] == g.pity_threshold
+    assert js["gacha"]["rarities"] == [
+        {
+            "name": r.name,
+            "weight": r.weight,
+            "value": r.value,
+            "itemIds": list(r.item_ids),
+            "bonusItems": r.bonus_items,
+        }
+        for r in g.rarities
+    ]
+    r = config.DEFAULT_RPS
+    assert js["rps"]["winCents"] == config.cents(r.win_multiplier)
+    assert js["rps"]["drawCents"] == config.cents(r.draw_multiplier)
+    assert tuple(js["rps"]["choices"]) == rps.CHOICES
+    assert js["crash"]["edgeBp"] == config.DEFAULT_CRASH.edge_bp
+
+
+def test_tampered_rounds_and_wrong_seeds_do_not_verify(verify_page: Any) -> None:
+    """A changed payout, house hand, item, crash point or reel — or the seed of another
+    round — is reported as a mismatch naming what differs."""
+    rnd = random.Random(7)
+    base = {g: _round(g, rnd) for g in ("slot", "gacha", "rps", "crash")}
+    other_seed = fairness.new_server_seed()
+
+    slot_r = json.loads(json.dumps(base["slot"]))
+    slot_r["detail"]["reels"][1][1] = (
+        "seven" if slot_r["detail"]["reels"][1][1] != "seven" else "bar"
+    )
+    rps_r = json.loads(json.dumps(base["rps"]))
+    flip = {"rock": "paper", "paper": "scissors", "scissors": "rock"}
+    rps_r["detail"]["house_choice"] = flip[rps_r["detail"]["house_choice"]]
+    gacha_r = json.loads(json.dumps(base["gacha"]))
+    gacha_r["detail"]["items"][0]["item_id"] += 1
+    crash_r = json.loads(json.dumps(base["crash"]))
+    crash_r["detail"]["crash_point"] = round(crash_r["detail"]["crash_point"] + 0.01, 2)
+    paid_r = json.loads(json.dumps(base["slot"]))
+    paid_r["payout"] += 1
+    wrong_seed = {**base["rps"], "seed": other_seed}
+
+    cases = [slot_r, rps_r, gacha_r, crash_r, paid_r, wrong_seed]
+    results = _verify_all(verify_page, cases)
+    assert [v["ok"] for v in results] == [False] * 6
+    assert all(v["text"].startswith("mismatch: ") for v in results)
+    assert "reels" in results[0]["fields"]
+    assert "house_choice" in results[1]["fields"]
+    assert "items" in results[2]["fields"]
+    assert "crash_point" in results[3]["fields"]
+    assert results[4]["fields"] == ["round payout"]
+    assert results[4]["commitmentOk"] is True
+    assert results[5]["commitmentOk"] is False  # sha256(other seed) ≠ the commitment
