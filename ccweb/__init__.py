@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ccweb.logs import configure_logging, init_request_logging
     from ccweb.metrics import instrument_engine
     from ccweb.ops.routes import bp as ops_bp
+    from ccweb.play.routes import bp as play_bp
     from ccweb.quality.routes import bp as quality_admin_bp
     from ccweb.recommendations.routes import bp as recommendations_bp
     from ccweb.rewards.routes import bp as rewards_bp
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_segments_bp,
         recommendations_bp,
         admin_stats_bp,
+        play_bp,
     ):
         app.register_blueprint(bp)
     init_realtime(app)  # WebSocket + SSE (realtime/routes.py)
