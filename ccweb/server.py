@@ -73,6 +73,18 @@ class NoDelayHandler(WSGIHandler):
     def log_request(self) -> None:
         """No pywsgi access line: the app writes its own (``CC_ACCESS_LOG``)."""
 
+    def run_application(self) -> None:
+        """A WebSocket upgrade owns its connection: when its handler returns, the TCP
+        connection ends. flask-sock hands pywsgi an empty response in gevent mode, so
+        without this pywsgi keeps the connection alive and parses the client's closing
+        frames as the next HTTP request (a ``400`` and an "Invalid HTTP method" error line
+        per socket the server closed)."""
+        try:
+            super().run_application()
+        finally:
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                self.close_connection = True
+
 
 def bind(host: str, port: int, reuseport: bool = False) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

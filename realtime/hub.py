@@ -38,6 +38,7 @@ import redis
 from ccweb.config import Settings
 from ccweb.metrics import WS_DROPPED_SLOW
 from ccweb.redis_client import PerRedis
+from ccweb.redis_listen import listen_with_backoff
 from realtime import history
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._confirmed = 0  # subscription confirmations seen, over every (re)connection
         self.ready = threading.Event()  # subscribed (tests and the bench wait for it)
 
     # -- subscribers -------------------------------------------------------------------
@@ -143,40 +145,39 @@ class Hub:
                 self._thread.start()
 
     def _listen(self) -> None:
-        backoff = BACKOFF_S[0]
-        wanted = len(self.channels) + 1
-        confirmed = 0  # subscription confirmations seen, over every (re)connection
-        while not self._stop.is_set():
-            pubsub = self.redis.pubsub()
+        listen_with_backoff(
+            self.redis,
+            [*self.channels, self.deny_channel],
+            self._stop,
+            self._on_poll,
+            self._on_lost,
+            name="realtime hub",
+            backoff_s=BACKOFF_S,
+        )
+
+    def _on_poll(self, msg: dict[str, Any] | None) -> bool:
+        if msg is None:
+            return False
+        if msg["type"] == "message":
             try:
-                pubsub.subscribe(*self.channels, self.deny_channel)
-                while not self._stop.is_set():
-                    msg = pubsub.get_message(timeout=1.0)
-                    if msg is None:
-                        continue
-                    if msg["type"] == "message":
-                        try:
-                            self.route(_text(msg["channel"]), _text(msg["data"]))
-                        except Exception:  # one bad announcement must not stop the hub
-                            log.exception("realtime: cannot route %r", msg["data"][:200])
-                    elif msg["type"] == "subscribe":
-                        # redis-py may also reconnect and resubscribe by itself: every
-                        # complete set of confirmations after the first is a reconnect
-                        confirmed += 1
-                        if confirmed % wanted == 0:
-                            if confirmed > wanted:
-                                self.broadcast((CATCH_UP,))
-                            self.ready.set()
-                            backoff = BACKOFF_S[0]
-            except Exception:
-                log.warning("realtime hub lost Redis; reconnecting", exc_info=True)
-            finally:
-                self.ready.clear()
-                confirmed += -confirmed % wanted  # a partial set never counts
-                with contextlib.suppress(Exception):
-                    pubsub.close()
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_S[1])
+                self.route(_text(msg["channel"]), _text(msg["data"]))
+            except Exception:  # one bad announcement must not stop the hub
+                log.exception("realtime: cannot route %r", msg["data"][:200])
+        elif msg["type"] == "subscribe":
+            # redis-py may also reconnect and resubscribe by itself: every complete set
+            # of confirmations after the first is a reconnect
+            wanted = len(self.channels) + 1
+            self._confirmed += 1
+            if self._confirmed % wanted == 0:
+                if self._confirmed > wanted:
+                    self.broadcast((CATCH_UP,))
+                self.ready.set()
+                return True
+        return False
+
+    def _on_lost(self) -> None:
+        self.ready.clear()
+        self._confirmed += -self._confirmed % (len(self.channels) + 1)  # a partial set never counts
 
     def stop(self) -> None:
         self._stop.set()

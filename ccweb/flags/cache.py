@@ -18,11 +18,11 @@ A fork (the pre-fork web server) gets a fresh listener: the thread is tied to it
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
 import time
+from typing import Any
 
 import redis
 from sqlalchemy import text
@@ -31,6 +31,7 @@ from ccweb import db
 from ccweb.config import Settings
 from ccweb.flags.rules import Flag
 from ccweb.redis_client import PerRedis
+from ccweb.redis_listen import listen_with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -113,29 +114,26 @@ class FlagCache:
             self._thread.start()
 
     def _listen(self) -> None:
-        backoff = BACKOFF_S[0]
-        while not self._stop.is_set():
-            pubsub = self.redis.pubsub()
-            try:
-                pubsub.subscribe(self.channel)
-                while not self._stop.is_set():
-                    msg = pubsub.get_message(timeout=1.0)
-                    if msg is not None and msg["type"] in ("message", "subscribe"):
-                        # a change, or a (re)subscription after which we may have missed one
-                        self.reload()
-                        if msg["type"] == "subscribe":
-                            self.ready.set()
-                            backoff = BACKOFF_S[0]
-                    elif time.monotonic() - self.loaded_at > RESYNC_S:
-                        self.reload()
-            except Exception:
-                log.warning("feature flags: lost Redis; reconnecting", exc_info=True)
-            finally:
-                self.ready.clear()
-                with contextlib.suppress(Exception):
-                    pubsub.close()
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_S[1])
+        listen_with_backoff(
+            self.redis,
+            [self.channel],
+            self._stop,
+            self._on_poll,
+            self.ready.clear,
+            name="feature flags",
+            backoff_s=BACKOFF_S,
+        )
+
+    def _on_poll(self, msg: dict[str, Any] | None) -> bool:
+        if msg is not None and msg["type"] in ("message", "subscribe"):
+            # a change, or a (re)subscription after which we may have missed one
+            self.reload()
+            if msg["type"] == "subscribe":
+                self.ready.set()
+                return True
+        elif time.monotonic() - self.loaded_at > RESYNC_S:
+            self.reload()
+        return False
 
     def stop(self) -> None:
         self._stop.set()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import time
 
 import pytest
@@ -15,7 +16,7 @@ import websocket
 from ccweb.redis_client import reload_scripts
 from realtime import history
 from tests.factories import create_event, create_user
-from tests.processes import wait_for
+from tests.processes import log_text, wait_for
 from tests.realtime.conftest import Player, Stack, Ws
 
 
@@ -138,6 +139,20 @@ def test_a_live_epoch_change_resyncs_the_socket(stack: Stack, player: Player, rd
 def test_a_bad_token_closes_with_4401(stack: Stack, token: str) -> None:
     ws = Ws.connect(stack.url(token=token or None))
     assert ws.close_status() == (4401, "UNAUTHORIZED")
+
+
+def test_a_socket_the_server_closed_is_not_read_as_http_afterwards(stack: Stack) -> None:
+    """After the WebSocket handler ends, the TCP connection ends too: the client's close
+    frame that answers the server's must not be parsed as a new HTTP request (pywsgi
+    keeps connections alive; before the fix it answered ``400`` and logged "Invalid HTTP
+    method" for every socket the server closed)."""
+    ws = Ws.connect(stack.url(token="not-a-jwt"))
+    assert ws.close_status() == (4401, "UNAUTHORIZED")
+    ws.conn.send_close(websocket.STATUS_NORMAL)  # the client's answering close frame
+    ws.conn.sock.shutdown(socket.SHUT_WR)  # ... and nothing more from this client
+    ws.conn.sock.settimeout(5)
+    assert ws.conn.sock.recv(4096) == b""  # closed by the server, no HTTP answer
+    assert "Invalid HTTP method" not in log_text(stack.server)
 
 
 def test_the_authorization_header_is_accepted(stack: Stack, player: Player) -> None:
