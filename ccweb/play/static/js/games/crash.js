@@ -39,7 +39,7 @@ export function create(ctx, runner) {
     class: "bet-input",
   });
   cashout.value = "2.00";
-  const play = el("button", { testid: "crash-play", type: "button", class: "btn btn-primary" }, "Place bet");
+  const play = el("button", { testid: "crash-play", type: "button", class: "btn" }, "Place bet");
   const meter = el("div", { class: "crash-meter", testid: "crash-meter", "aria-hidden": "true" }, "×1.00");
   const summary = el("p", { class: "crash-summary", testid: "crash-summary" });
   let frame = 0;
@@ -111,7 +111,7 @@ export function create(ctx, runner) {
 
   const panel = el(
     "div",
-    { class: "game-panel game-crash" },
+    { class: "card game-panel game-crash" },
     el("p", { class: "game-help" }, "The multiplier climbs until it crashes. Set where you cash out: if the round reaches it, you win your bet times that multiplier."),
     meter,
     summary,

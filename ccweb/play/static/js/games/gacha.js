@@ -10,8 +10,8 @@ export const RARITY_LABELS = { common: "Common", rare: "Rare", epic: "Epic", leg
 export function create(ctx, runner) {
   const el = ctx.el;
   const cost = GAME_CONFIG.gacha.cost;
-  const pull1 = el("button", { testid: "gacha-pull", type: "button", class: "btn btn-primary" }, `Pull ×1 (${cost} gold)`);
-  const pull10 = el("button", { testid: "gacha-pull-10", type: "button", class: "btn btn-primary" }, `Pull ×10 (${(cost * 10).toLocaleString()} gold)`);
+  const pull1 = el("button", { testid: "gacha-pull", type: "button", class: "btn" }, `Pull ×1 (${cost} gold)`);
+  const pull10 = el("button", { testid: "gacha-pull-10", type: "button", class: "btn" }, `Pull ×10 (${(cost * 10).toLocaleString()} gold)`);
   const results = el("ol", { class: "gacha-results", testid: "gacha-results", "aria-label": "Pulled items" });
   const pity = el("p", { class: "gacha-pity", testid: "gacha-pity" });
 
@@ -57,7 +57,7 @@ export function create(ctx, runner) {
 
   const panel = el(
     "div",
-    { class: "game-panel game-gacha" },
+    { class: "card game-panel game-gacha" },
     el(
       "p",
       { class: "game-help" },

@@ -1,28 +1,29 @@
 // Rock-paper-scissors against a house that picks uniformly at random
 // (ccweb/games/engines/rps.py): a win pays ×1.88, a draw returns the bet.
 
+import { handIcon } from "./icons.js";
 import { betInput, outcomeWord, signedGold } from "./runner.js";
 import { GAME_CONFIG } from "./verify.js";
 
-export const HANDS = { rock: "✊", paper: "✋", scissors: "✌️" };
+export const HANDS = ["rock", "paper", "scissors"];
 
 export function create(ctx, runner) {
   const el = ctx.el;
   const bet = betInput(ctx, "rps", 100);
   const mine = el("div", { class: "rps-hand", testid: "rps-player-hand" }, "?");
   const house = el("div", { class: "rps-hand", testid: "rps-house-hand" }, "?");
-  const buttons = Object.keys(HANDS).map((choice) =>
+  const buttons = HANDS.map((choice) =>
     el(
       "button",
-      { testid: `rps-${choice}`, type: "button", class: "btn btn-primary rps-choice", "aria-label": `Play ${choice}` },
-      el("span", { "aria-hidden": "true" }, HANDS[choice]),
-      ` ${choice[0].toUpperCase()}${choice.slice(1)}`,
+      { testid: `rps-${choice}`, type: "button", class: "btn rps-choice", "aria-label": `Play ${choice}` },
+      handIcon(choice),
+      `${choice[0].toUpperCase()}${choice.slice(1)}`,
     ),
   );
 
   function hand(node, choice) {
     node.textContent = "";
-    node.append(el("span", { class: "hand", "aria-hidden": "true" }, HANDS[choice] || "?"), el("span", { class: "hand-name" }, choice));
+    node.append(handIcon(choice), el("span", { class: "hand-name" }, choice));
     node.dataset.choice = choice;
   }
 
@@ -34,7 +35,7 @@ export function create(ctx, runner) {
     return { text };
   }
 
-  Object.keys(HANDS).forEach((choice, i) => {
+  HANDS.forEach((choice, i) => {
     buttons[i].addEventListener("click", () => {
       const read = bet.read();
       if (read.error) {
@@ -60,7 +61,7 @@ export function create(ctx, runner) {
   const win = (GAME_CONFIG.rps.winCents / 100).toFixed(2);
   const panel = el(
     "div",
-    { class: "game-panel game-rps" },
+    { class: "card game-panel game-rps" },
     el("p", { class: "game-help" }, `Pick a hand. A win pays ×${win} your bet, a draw gives it back.`),
     el("div", { class: "rps-board" }, el("div", {}, el("span", { class: "rps-who" }, "You"), mine), el("span", { class: "rps-vs" }, "vs"), el("div", {}, el("span", { class: "rps-who" }, "House"), house)),
     el("div", { class: "game-controls" }, bet.field, el("div", { class: "rps-choices", role: "group", "aria-label": "Your hand" }, ...buttons)),

@@ -37,7 +37,7 @@ export function createRunner(ctx) {
     "aria-atomic": "true",
   });
   const text = el("p", { class: "game-result-text" });
-  const retry = el("button", { testid: "game-retry", type: "button", class: "btn btn-secondary" }, "Retry the same play");
+  const retry = el("button", { testid: "game-retry", type: "button", class: "btn ghost" }, "Retry the same play");
   retry.hidden = true;
   result.append(text, retry);
 
@@ -55,6 +55,7 @@ export function createRunner(ctx) {
     else delete result.dataset.outcome;
     if (s.errorCode) result.dataset.errorCode = s.errorCode;
     else delete result.dataset.errorCode;
+    result.dataset.replayed = s.replayed ? "true" : "false";
     result.classList.toggle("is-error", s.kind === "error");
     result.classList.toggle("is-win", s.outcome === "win");
     text.textContent = s.text || "";
@@ -83,11 +84,13 @@ export function createRunner(ctx) {
       } catch (err) {
         shown = { text: `Round ${res.data && res.data.round_id} played, but it could not be shown: ${err}` };
       }
+      const again = res.replayed ? " (Replayed: the server had already played this round; nothing was charged twice.)" : "";
       states.set(attempt.game, {
         kind: "done",
-        text: shown.text,
+        text: `${shown.text || ""}${again}`,
         outcome: res.data.outcome,
         roundId: res.data.round_id,
+        replayed: Boolean(res.replayed),
       });
       if (shown.toast) ctx.toast(shown.toast, res.data.outcome === "win" ? "success" : "info");
     } else {

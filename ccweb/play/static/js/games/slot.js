@@ -1,16 +1,8 @@
 // Slot: 3 reels × 3 rows, five paylines (ccweb/games/engines/slot.py).
 // `reels` in a round is reel-major: reels[reel][row], row 0 = top.
 
+import { symbolIcon } from "./icons.js";
 import { betInput, outcomeWord, reducedMotion, signedGold } from "./runner.js";
-
-export const SYMBOLS = {
-  cherry: "🍒",
-  lemon: "🍋",
-  orange: "🍊",
-  bell: "🔔",
-  bar: "▬",
-  seven: "7",
-};
 
 // ccweb/games/config.py FIVE_PAYLINES, in order
 export const LINE_NAMES = ["middle row", "top row", "bottom row", "diagonal ↘", "diagonal ↗"];
@@ -37,14 +29,11 @@ export function create(ctx, runner) {
   }
   const reels = el("div", { class: "slot-reels", testid: "slot-reels", "aria-label": "Reels" }, ...reelEls);
   const lines = el("ul", { class: "slot-lines", testid: "slot-lines", "aria-label": "Winning lines" });
-  const spin = el("button", { testid: "slot-spin", type: "button", class: "btn btn-primary" }, "Spin");
+  const spin = el("button", { testid: "slot-spin", type: "button", class: "btn gold" }, "Spin");
 
   function setSymbol(cell, sym) {
     cell.textContent = "";
-    cell.append(
-      el("span", { class: "sym", "aria-hidden": "true" }, SYMBOLS[sym] || "?"),
-      el("span", { class: "sym-name" }, sym),
-    );
+    cell.append(symbolIcon(sym), el("span", { class: "sym-name" }, sym));
     cell.dataset.symbol = sym;
     cell.className = `reel-cell sym-${sym}`;
   }
@@ -117,7 +106,7 @@ export function create(ctx, runner) {
 
   const panel = el(
     "div",
-    { class: "game-panel game-slot" },
+    { class: "card game-panel game-slot" },
     el("p", { class: "game-help" }, "Three reels, five paylines (three rows, two diagonals). Matching symbols from the left pay a multiple of your bet."),
     reels,
     el("div", { class: "game-controls" }, bet.field, spin),

@@ -7,6 +7,7 @@
 // recorded one. A round's seed is secret until the player rotates; such a round is
 // offered a "rotate and verify".
 
+import { ensureStyles } from "../games/styles.js";
 import { describeVerification, summary, verifyRound } from "../games/verify.js";
 
 const ROUNDS_LIMIT = 20;
@@ -25,6 +26,7 @@ function short(hash) {
 }
 
 export function mount(root, ctx) {
+  ensureStyles();
   const el = ctx.el;
   let alive = true;
   let rounds = [];
@@ -43,7 +45,7 @@ export function mount(root, ctx) {
     autocomplete: "off",
     spellcheck: "false",
   });
-  const rotate = el("button", { testid: "fairness-rotate", type: "button", class: "btn btn-primary" }, "Rotate seeds (reveal the current server seed)");
+  const rotate = el("button", { testid: "fairness-rotate", type: "button", class: "btn" }, "Rotate seeds");
   const revealed = el("div", { testid: "fairness-revealed", class: "fairness-revealed", role: "status", "aria-live": "polite" });
 
   // --- rounds and verification -------------------------------------------------------
@@ -58,7 +60,8 @@ export function mount(root, ctx) {
     placeholder: "leave empty to use the revealed seed",
   });
   const verdict = el("div", { testid: "fairness-verify-result", class: "fairness-verify-result", role: "status", "aria-live": "polite" });
-  const refresh = el("button", { testid: "fairness-refresh", type: "button", class: "btn btn-secondary" }, "Refresh");
+  verdict.hidden = true; // shown by the first verification
+  const refresh = el("button", { testid: "fairness-refresh", type: "button", class: "btn ghost" }, "Refresh");
   const cryptoNote = el("p", { class: "notice" });
   if (!(globalThis.crypto && globalThis.crypto.subtle)) {
     cryptoNote.textContent = "This browser offers no Web Crypto here (it needs https or localhost), so rounds cannot be verified on this page.";
@@ -75,6 +78,8 @@ export function mount(root, ctx) {
     verdict.classList.toggle("is-error", status === "mismatch" || status === "error");
     verdict.append(el("p", {}, text));
     if (extra) verdict.append(extra);
+    verdict.hidden = false;
+    if (typeof verdict.scrollIntoView === "function") verdict.scrollIntoView({ block: "nearest" });
   }
 
   async function loadCurrent() {
@@ -104,7 +109,7 @@ export function mount(root, ctx) {
     }
     for (const r of rounds) {
       const known = seedsByHash.has(r.server_seed_hash);
-      const button = el("button", { testid: `verify-${r.round_id}`, type: "button", class: "btn btn-small" }, "Verify");
+      const button = el("button", { testid: `verify-${r.round_id}`, type: "button", class: "btn small" }, "Verify");
       button.addEventListener("click", () => verify(r, button));
       list.append(
         el(
@@ -144,7 +149,7 @@ export function mount(root, ctx) {
     const manual = override.value.trim();
     const seed = manual || seedsByHash.get(round.server_seed_hash);
     if (!seed) {
-      const again = el("button", { testid: "fairness-rotate-verify", type: "button", class: "btn btn-primary" }, "Rotate and verify");
+      const again = el("button", { testid: "fairness-rotate-verify", type: "button", class: "btn" }, "Rotate and verify");
       again.addEventListener("click", async () => {
         again.disabled = true;
         if (await doRotate()) {
@@ -265,18 +270,16 @@ export function mount(root, ctx) {
           el("dt", {}, "Next nonce"),
           el("dd", {}, nonce),
         ),
-        el("div", { class: "field" }, el("label", { for: newSeedId }, "New client seed (optional)"), newSeed),
-        rotate,
+        el("div", { class: "fairness-actions" }, el("div", { class: "field" }, el("label", { for: newSeedId }, "New client seed (optional)"), newSeed), rotate),
         revealed,
       ),
       el(
         "section",
         { class: "card fairness-rounds-card", "aria-labelledby": "fairness-rounds-h" },
         el("h3", { id: "fairness-rounds-h" }, "Verify a round"),
-        el("div", { class: "field" }, el("label", { for: overrideId }, "Server seed to verify with (optional)"), override),
-        refresh,
-        list,
+        el("div", { class: "fairness-actions" }, el("div", { class: "field" }, el("label", { for: overrideId }, "Server seed to verify with (optional)"), override), refresh),
         verdict,
+        list,
       ),
     ),
   );

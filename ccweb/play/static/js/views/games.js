@@ -11,11 +11,13 @@ import * as gacha from "../games/gacha.js";
 import * as rps from "../games/rps.js";
 import { createRunner } from "../games/runner.js";
 import * as slot from "../games/slot.js";
+import { ensureStyles } from "../games/styles.js";
 
 const GAMES = [slot, gacha, rps, crash];
 let remembered = "slot"; // the last tab, kept while the page lives
 
 export function mount(root, ctx) {
+  ensureStyles();
   const el = ctx.el;
   const runner = createRunner(ctx);
   const games = GAMES.map((m) => m.create(ctx, runner));

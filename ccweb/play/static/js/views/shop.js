@@ -5,6 +5,8 @@
 // is lost (network error, 5xx, IN_PROGRESS) the `purchase-retry` button sends the same
 // key again: the server replays the purchase it made instead of making a second one.
 
+import { ensureStyles } from "../games/styles.js";
+
 const PURCHASES_LIMIT = 5;
 
 function gold(n) {
@@ -54,6 +56,7 @@ function retryable(res) {
 }
 
 export function mount(root, ctx) {
+  ensureStyles();
   const el = ctx.el;
   let alive = true;
   let products = [];
@@ -64,7 +67,7 @@ export function mount(root, ctx) {
   const grid = el("div", { class: "shop-grid", testid: "shop-catalog", "aria-label": "Products" });
   const result = el("div", { testid: "purchase-result", class: "purchase-result", role: "status", "aria-live": "polite", "aria-atomic": "true" });
   const resultText = el("p", {});
-  const retry = el("button", { testid: "purchase-retry", type: "button", class: "btn btn-secondary" }, "Retry the same purchase");
+  const retry = el("button", { testid: "purchase-retry", type: "button", class: "btn ghost" }, "Retry the same purchase");
   retry.hidden = true;
   result.append(resultText, retry);
   const inventory = el("ul", { testid: "shop-inventory", class: "shop-inventory", "aria-label": "Your items" });
@@ -76,6 +79,7 @@ export function mount(root, ctx) {
     if (data.txId) result.dataset.txId = String(data.txId);
     if (data.sku) result.dataset.sku = data.sku;
     if (data.errorCode) result.dataset.errorCode = data.errorCode;
+    result.dataset.replayed = data.replayed ? "true" : "false";
     result.classList.toggle("is-error", status === "error");
     result.classList.toggle("is-ok", status === "success");
     resultText.textContent = text;
@@ -87,7 +91,7 @@ export function mount(root, ctx) {
     const soldOut = p.stock_remaining === 0;
     const buy = el(
       "button",
-      { testid: `buy-${p.sku}`, type: "button", class: "btn btn-primary", "aria-label": `Buy ${p.name} for ${priceText(p)}` },
+      { testid: `buy-${p.sku}`, type: "button", class: "btn", "aria-label": `Buy ${p.name} for ${priceText(p)}` },
       soldOut ? "Sold out" : `Buy · ${priceText(p)}`,
     );
     buy.disabled = soldOut || busy;
@@ -193,8 +197,9 @@ export function mount(root, ctx) {
       const cost = d.category === "conversion" ? `${Number(d.points_price).toLocaleString()} points` : `−${gold(d.price_gold)}`;
       const receipt = d.receipt ? ` Receipt ${String(d.receipt.integrity_hash).slice(0, 12)}… signed (key v${d.receipt.signature_version}).` : "";
       const settle = d.settlement_status ? ` Settlement ${d.settlement_status}.` : "";
-      setResult("success", `Purchase complete: ${d.name || product.name}, transaction #${d.tx_id}: ${[cost, ...grants].join(", ")}.${receipt}${settle}`, { txId: d.tx_id, sku: product.sku });
-      ctx.toast(`Bought ${d.name || product.name}`, "success");
+      const again = res.replayed ? " (Replayed: this purchase had already gone through; you were charged once.)" : "";
+      setResult("success", `Purchase complete: ${d.name || product.name}, transaction #${d.tx_id}: ${[cost, ...grants].join(", ")}.${receipt}${settle}${again}`, { txId: d.tx_id, sku: product.sku, replayed: res.replayed });
+      // no toast here: the shell toasts the purchase_update push (on every open tab)
       loadCatalog();
       loadMine();
       return;
