@@ -202,6 +202,13 @@ def test_a_play_whose_answer_was_lost_is_retried_with_the_same_key(
     played = answers[0]["body"]
     first_key = answers[0]["request"].headers["x-idempotency-key"]
 
+    # leaving the view and coming back still offers the retry, not a fresh play
+    ui.nav(page, "shop")
+    expect(tid(page, "shop-view")).to_be_visible()
+    ui.nav(page, "games")
+    expect(tid(page, "game-tab-rps")).to_have_attribute("aria-selected", "true")
+    expect(tid(page, "game-retry")).to_be_visible()
+
     with page.expect_request("**/api/games/rps/play") as retried:
         tid(page, "game-retry").click()
     assert retried.value.headers["x-idempotency-key"] == first_key

@@ -44,14 +44,14 @@ export function create(ctx, runner) {
   const summary = el("p", { class: "crash-summary", testid: "crash-summary" });
   let frame = 0;
 
-  function climb(to, crashed) {
+  function climb(to, crashed, animate) {
     cancelAnimationFrame(frame);
     meter.classList.remove("crashed", "cashed");
     const finish = () => {
       meter.textContent = `×${to.toFixed(2)}`;
       meter.classList.add(crashed ? "crashed" : "cashed");
     };
-    if (reducedMotion() || to <= 1) {
+    if (!animate || reducedMotion() || to <= 1) {
       finish();
       return;
     }
@@ -69,9 +69,9 @@ export function create(ctx, runner) {
     frame = requestAnimationFrame(step);
   }
 
-  function onSuccess(data) {
+  function onSuccess(data, { restoring = false } = {}) {
     const won = data.cashed_out_at !== null && data.cashed_out_at !== undefined;
-    climb(won ? data.cashed_out_at : data.crash_point, !won);
+    climb(won ? data.cashed_out_at : data.crash_point, !won, !restoring);
     const point = `×${data.crash_point.toFixed(2)}`;
     const target = `×${data.auto_cashout.toFixed(2)}`;
     summary.textContent = won
@@ -94,19 +94,16 @@ export function create(ctx, runner) {
       cashout.focus();
       return;
     }
-    runner.play({
-      game: "crash",
-      path: "/api/games/crash/bet",
-      body: { bet: read.bet, auto_cashout: target.value },
-      buttons: [play],
-      pendingText: "Launching…",
-      onStart: () => {
-        cancelAnimationFrame(frame);
-        meter.classList.remove("crashed", "cashed");
-        meter.textContent = "×1.00";
-      },
-      onSuccess,
-    });
+    runner.play({ game: "crash", path: "/api/games/crash/bet", body: { bet: read.bet, auto_cashout: target.value }, pendingText: "Launching…" });
+  });
+  runner.register("crash", {
+    buttons: [play],
+    onStart: () => {
+      cancelAnimationFrame(frame);
+      meter.classList.remove("crashed", "cashed");
+      meter.textContent = "×1.00";
+    },
+    onSuccess,
   });
 
   const panel = el(

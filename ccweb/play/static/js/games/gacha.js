@@ -42,18 +42,12 @@ export function create(ctx, runner) {
   }
 
   function pull(count, button) {
-    runner.play({
-      game: "gacha",
-      path: "/api/games/gacha/pull",
-      body: { count },
-      buttons: [pull1, pull10],
-      pendingText: count === 1 ? "Pulling…" : "Pulling ×10…",
-      onSuccess,
-    });
+    runner.play({ game: "gacha", path: "/api/games/gacha/pull", body: { count }, pendingText: count === 1 ? "Pulling…" : "Pulling ×10…" });
     button.focus();
   }
   pull1.addEventListener("click", () => pull(1, pull1));
   pull10.addEventListener("click", () => pull(10, pull10));
+  runner.register("gacha", { buttons: [pull1, pull10], onSuccess });
 
   const panel = el(
     "div",

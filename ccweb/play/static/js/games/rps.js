@@ -43,19 +43,16 @@ export function create(ctx, runner) {
         bet.input.focus();
         return;
       }
-      runner.play({
-        game: "rps",
-        path: "/api/games/rps/play",
-        body: { bet: read.bet, choice },
-        buttons,
-        pendingText: `Playing ${choice}…`,
-        onStart: () => {
-          hand(mine, choice);
-          house.textContent = "…";
-        },
-        onSuccess,
-      });
+      runner.play({ game: "rps", path: "/api/games/rps/play", body: { bet: read.bet, choice }, pendingText: `Playing ${choice}…` });
     });
+  });
+  runner.register("rps", {
+    buttons,
+    onStart: (body) => {
+      hand(mine, body.choice);
+      house.textContent = "…";
+    },
+    onSuccess,
   });
 
   const win = (GAME_CONFIG.rps.winCents / 100).toFixed(2);

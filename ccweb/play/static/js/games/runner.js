@@ -23,9 +23,51 @@ function setDisabled(buttons, disabled) {
   }
 }
 
+// Kept while the page lives (the shell mounts the view afresh on every visit): each
+// game's last result and a play whose answer was lost, so coming back to the view still
+// shows the outcome and still offers the retry with the same key, not a new play.
+const memory = new Map(); // game → {kind, data?, replayed?, text?, errorCode?, pending?}
+const runners = new Set(); // the mounted views' runners (normally one)
+let flying = null; // the game whose request is in flight (one play at a time)
+
+const REPLAYED = " (Replayed: the server had already played this round; nothing was charged twice.)";
+
+async function send(ctx, attempt) {
+  flying = attempt.game;
+  memory.set(attempt.game, { kind: "pending", text: attempt.pendingText || "Playing…", pending: attempt });
+  for (const r of runners) r.started(attempt);
+  let res;
+  try {
+    res = await ctx.api.post(attempt.path, attempt.body, { idempotencyKey: attempt.key });
+  } catch (err) {
+    res = { ok: false, status: 0, error: { code: "NETWORK", message: String(err) } };
+  }
+  flying = null;
+  if (res.ok) {
+    memory.set(attempt.game, { kind: "done", data: res.data, replayed: Boolean(res.replayed) });
+    let toast = null;
+    for (const r of runners) toast = r.applied(attempt.game, res.data) || toast;
+    if (toast) ctx.toast(toast, res.data.outcome === "win" ? "success" : "info");
+  } else {
+    const message = ctx.errorText(res.error);
+    const again = retryable(res);
+    memory.set(attempt.game, {
+      kind: "error",
+      text: again ? `${message} The play may or may not have happened: retry to find out (it will not play twice).` : message,
+      errorCode: res.error && res.error.code,
+      pending: again ? attempt : null,
+    });
+    for (const r of runners) r.failed(attempt.game, res.error);
+    ctx.toast(message, "error");
+  }
+  for (const r of runners) r.finished(attempt.game);
+  return res;
+}
+
 /**
- * The runner owns `game-result` and `game-retry`. Each game keeps its own last result
- * and pending retry (switching tabs shows that game's).
+ * The runner owns `game-result` and `game-retry`. Each game registers its buttons and
+ * how to show a round (`onSuccess(data, {restoring})` → {text, toast?}); switching tabs
+ * shows that game's last state.
  */
 export function createRunner(ctx) {
   const el = ctx.el;
@@ -41,81 +83,79 @@ export function createRunner(ctx) {
   retry.hidden = true;
   result.append(text, retry);
 
-  const states = new Map(); // game → {kind, text, roundId, outcome, pending, errorCode}
+  const games = new Map(); // game → {buttons, onSuccess, onStart?, onError?}
+  const shownText = new Map(); // game → the text of its last round, as this view shows it
   let current = null;
-  let inFlight = false;
 
   function render() {
-    const s = states.get(current) || { kind: "idle", text: "" };
+    const s = memory.get(current) || { kind: "idle" };
+    const data = s.kind === "done" ? s.data : null;
     result.dataset.state = s.kind;
     result.dataset.game = current || "";
-    if (s.roundId) result.dataset.roundId = String(s.roundId);
+    if (data) result.dataset.roundId = String(data.round_id);
     else delete result.dataset.roundId;
-    if (s.outcome) result.dataset.outcome = s.outcome;
+    if (data) result.dataset.outcome = data.outcome;
     else delete result.dataset.outcome;
     if (s.errorCode) result.dataset.errorCode = s.errorCode;
     else delete result.dataset.errorCode;
     result.dataset.replayed = s.replayed ? "true" : "false";
     result.classList.toggle("is-error", s.kind === "error");
-    result.classList.toggle("is-win", s.outcome === "win");
-    text.textContent = s.text || "";
+    result.classList.toggle("is-win", Boolean(data && data.outcome === "win"));
+    text.textContent = data ? `${shownText.get(current) || ""}${s.replayed ? REPLAYED : ""}` : s.text || "";
     retry.hidden = !(s.kind === "error" && s.pending);
-    retry.disabled = inFlight;
+    retry.disabled = Boolean(flying);
   }
 
-  async function send(attempt) {
-    inFlight = true;
-    setDisabled(attempt.buttons, true);
-    states.set(attempt.game, { kind: "pending", text: attempt.pendingText || "Playing…", pending: attempt });
-    if (attempt.game === current) render();
-    attempt.onStart?.();
-    let res;
+  function show(game, data, restoring) {
+    const g = games.get(game);
+    if (!g) return null;
+    let shown;
     try {
-      res = await ctx.api.post(attempt.path, attempt.body, { idempotencyKey: attempt.key });
+      shown = g.onSuccess(data, { restoring }) || {};
     } catch (err) {
-      res = { ok: false, status: 0, error: { code: "NETWORK", message: String(err) } };
+      shown = { text: `Round ${data && data.round_id} played, but it could not be shown: ${err}` };
     }
-    inFlight = false;
-    setDisabled(attempt.buttons, false);
-    if (res.ok) {
-      let shown;
-      try {
-        shown = attempt.onSuccess(res.data) || {};
-      } catch (err) {
-        shown = { text: `Round ${res.data && res.data.round_id} played, but it could not be shown: ${err}` };
-      }
-      const again = res.replayed ? " (Replayed: the server had already played this round; nothing was charged twice.)" : "";
-      states.set(attempt.game, {
-        kind: "done",
-        text: `${shown.text || ""}${again}`,
-        outcome: res.data.outcome,
-        roundId: res.data.round_id,
-        replayed: Boolean(res.replayed),
-      });
-      if (shown.toast) ctx.toast(shown.toast, res.data.outcome === "win" ? "success" : "info");
-    } else {
-      attempt.onError?.(res.error);
-      const message = ctx.errorText(res.error);
-      const again = retryable(res);
-      states.set(attempt.game, {
-        kind: "error",
-        text: again ? `${message} The play may or may not have happened: retry to find out (it will not play twice).` : message,
-        errorCode: res.error && res.error.code,
-        pending: again ? attempt : null,
-      });
-      ctx.toast(message, "error");
-    }
-    if (attempt.game === current) render();
-    return res;
+    shownText.set(game, shown.text || "");
+    return shown.toast || null;
   }
+
+  const self = {
+    started(attempt) {
+      const g = games.get(attempt.game);
+      if (g) {
+        setDisabled(g.buttons, true);
+        g.onStart?.(attempt.body);
+      }
+      if (attempt.game === current) render();
+    },
+    applied(game, data) {
+      return show(game, data, false);
+    },
+    failed(game, error) {
+      games.get(game)?.onError?.(error);
+    },
+    finished(game) {
+      const g = games.get(game);
+      if (g) setDisabled(g.buttons, false);
+      render();
+    },
+  };
+  runners.add(self);
 
   retry.addEventListener("click", () => {
-    const s = states.get(current);
-    if (s && s.pending && !inFlight) send(s.pending);
+    const s = memory.get(current);
+    if (s && s.pending && !flying) send(ctx, s.pending);
   });
 
   return {
     element: result,
+    /** A game's controls and how to show its rounds. */
+    register(game, handlers) {
+      games.set(game, handlers);
+      const s = memory.get(game);
+      if (s && s.kind === "done") show(game, s.data, true); // back to the view
+      if (flying === game) setDisabled(handlers.buttons, true);
+    },
     /** Show `game`'s state (the tab changed). */
     show(game) {
       current = game;
@@ -123,19 +163,20 @@ export function createRunner(ctx) {
     },
     /** Report a problem found before any request (bad input): nothing was sent. */
     invalid(game, message) {
-      states.set(game, { kind: "error", text: message, errorCode: "INPUT" });
+      memory.set(game, { kind: "error", text: message, errorCode: "INPUT" });
       if (game === current) render();
     },
-    /**
-     * One click: a fresh key, then the request. `spec` = {game, path, body, buttons,
-     * onSuccess(data) → {text, toast?}, onStart?, onError?(error), pendingText?}.
-     */
+    /** One click: a fresh key, then the request. `spec` = {game, path, body, pendingText?}. */
     play(spec) {
-      if (inFlight) return null;
-      return send({ ...spec, key: ctx.newKey() });
+      if (flying) return null;
+      return send(ctx, { ...spec, key: ctx.newKey() });
     },
     get busy() {
-      return inFlight;
+      return Boolean(flying);
+    },
+    /** The view is gone: stop updating its elements. */
+    dispose() {
+      runners.delete(self);
     },
   };
 }

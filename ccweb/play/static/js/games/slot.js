@@ -38,7 +38,7 @@ export function create(ctx, runner) {
     cell.className = `reel-cell sym-${sym}`;
   }
 
-  function show(data) {
+  function show(data, animate) {
     const win = new Set();
     for (const line of data.lines) {
       line.rows.forEach((row, reel) => {
@@ -53,7 +53,7 @@ export function create(ctx, runner) {
       }
     }
     reels.classList.remove("spinning");
-    if (!reducedMotion()) {
+    if (animate && !reducedMotion()) {
       reels.classList.remove("stopping");
       void reels.offsetWidth; // restart the CSS animation
       reels.classList.add("stopping");
@@ -74,8 +74,8 @@ export function create(ctx, runner) {
     );
   }
 
-  function onSuccess(data) {
-    show(data);
+  function onSuccess(data, { restoring = false } = {}) {
+    show(data, !restoring);
     const detail = data.lines.length
       ? `×${data.multiplier} on ${data.lines.length} line${data.lines.length > 1 ? "s" : ""}`
       : "no winning line";
@@ -90,18 +90,15 @@ export function create(ctx, runner) {
       bet.input.focus();
       return;
     }
-    runner.play({
-      game: "slot",
-      path: "/api/games/slot/spin",
-      body: { bet: read.bet },
-      buttons: [spin],
-      pendingText: "Spinning…",
-      onStart: () => {
-        if (!reducedMotion()) reels.classList.add("spinning");
-      },
-      onError: () => reels.classList.remove("spinning"),
-      onSuccess,
-    });
+    runner.play({ game: "slot", path: "/api/games/slot/spin", body: { bet: read.bet }, pendingText: "Spinning…" });
+  });
+  runner.register("slot", {
+    buttons: [spin],
+    onStart: () => {
+      if (!reducedMotion()) reels.classList.add("spinning");
+    },
+    onError: () => reels.classList.remove("spinning"),
+    onSuccess,
   });
 
   const panel = el(

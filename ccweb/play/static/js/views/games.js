@@ -97,6 +97,7 @@ export function mount(root, ctx) {
   select(start);
 
   return () => {
+    runner.dispose();
     root.textContent = "";
   };
 }
