@@ -353,6 +353,9 @@ def test_purchase_whose_answer_was_lost_is_replayed_once(
     assert answers[0]["status"] == 200
     tx_id = answers[0]["body"]["tx_id"]
     first_key = json.loads(answers[0]["request"].post_data or "{}")["idempotency_key"]
+    ui.nav(page, "games")  # leave and come back: the retry is still offered
+    ui.nav(page, "shop")
+    expect(tid(page, "purchase-retry")).to_be_visible()
 
     with page.expect_request("**/api/shop/purchase") as retried:
         tid(page, "purchase-retry").click()

@@ -9,6 +9,11 @@ import { ensureStyles } from "../games/styles.js";
 
 const PURCHASES_LIMIT = 5;
 
+// Kept while the page lives (the shell mounts the view afresh on every visit): the last
+// purchase result and a purchase whose answer was lost, so coming back to the shop still
+// offers the retry with the same key.
+const memory = { pending: null, result: null };
+
 function gold(n) {
   return `${Number(n).toLocaleString()} gold`;
 }
@@ -60,7 +65,6 @@ export function mount(root, ctx) {
   const el = ctx.el;
   let alive = true;
   let products = [];
-  let pending = null; // {product, key} of a purchase whose answer was lost
   let busy = false;
   const buttons = new Map(); // sku → buy button
 
@@ -74,6 +78,7 @@ export function mount(root, ctx) {
   const purchases = el("ul", { testid: "shop-purchases", class: "shop-purchases", "aria-label": "Your recent purchases" });
 
   function setResult(status, text, data = {}) {
+    memory.result = { status, text, data };
     result.dataset.status = status;
     for (const k of ["txId", "sku", "errorCode"]) delete result.dataset[k];
     if (data.txId) result.dataset.txId = String(data.txId);
@@ -83,7 +88,7 @@ export function mount(root, ctx) {
     result.classList.toggle("is-error", status === "error");
     result.classList.toggle("is-ok", status === "success");
     resultText.textContent = text;
-    retry.hidden = !(status === "error" && pending);
+    retry.hidden = !(status === "error" && memory.pending);
     retry.disabled = busy;
   }
 
@@ -179,7 +184,7 @@ export function mount(root, ctx) {
   async function purchase(product, key) {
     if (busy) return;
     setBusy(true);
-    pending = null;
+    memory.pending = null;
     setResult("pending", `Buying ${product.name}…`, { sku: product.sku });
     let res;
     try {
@@ -187,7 +192,7 @@ export function mount(root, ctx) {
     } catch (err) {
       res = { ok: false, status: 0, error: { code: "NETWORK", message: String(err) } };
     }
-    if (!alive) return;
+    // even if the view was left meanwhile: the result (and a retry) is remembered
     setBusy(false);
     if (res.ok) {
       const d = res.data;
@@ -207,7 +212,7 @@ export function mount(root, ctx) {
     const code = res.error && res.error.code;
     const message = ctx.errorText(res.error);
     if (retryable(res)) {
-      pending = { product, key };
+      memory.pending = { product, key };
       setResult("error", `${message} The purchase may or may not have gone through: retry to find out (you will not be charged twice).`, { sku: product.sku, errorCode: code });
     } else {
       setResult("error", message, { sku: product.sku, errorCode: code });
@@ -217,7 +222,7 @@ export function mount(root, ctx) {
   }
 
   retry.addEventListener("click", () => {
-    if (pending) purchase(pending.product, pending.key);
+    if (memory.pending) purchase(memory.pending.product, memory.pending.key);
   });
 
   // A purchase from another tab or a settlement changes stock and inventory.
@@ -242,7 +247,9 @@ export function mount(root, ctx) {
       ),
     ),
   );
-  setResult("idle", "");
+  const last = memory.result;
+  if (last && last.status !== "pending") setResult(last.status, last.text, last.data);
+  else setResult("idle", "");
   loadCatalog();
   loadMine();
 
