@@ -117,6 +117,9 @@ class ProgressWatch:
     def __init__(self) -> None:
         self.tracks: dict[tuple[int, int], _Track] = {}
         self.owed: list[_Owed] = []
+        # the newest progress each requirement was shown at, and when: the worker can
+        # push a round's progress before the round's HTTP answer reaches this client
+        self.shown: dict[tuple[int, int], tuple[int, float]] = {}
         self.committed: OrderedDict[int, float] = OrderedDict()  # round id → event time
 
     def joined(self, event: dict[str, Any], participation: dict[str, Any]) -> None:
@@ -129,15 +132,27 @@ class ProgressWatch:
                 req.get("game_type"), int(req["target"]), current
             )
 
-    def played(self, round_id: int, game_type: str, answered_at: float) -> None:
+    def played(self, round_id: int, game_type: str, answered_at: float) -> list[float]:
+        """Owe a progress push for this round; if one already showed it (it arrived
+        before the answer), return its latency (ms) at once."""
         needs = {}
         for key, track in self.tracks.items():
             if track.game_type in (None, game_type) and track.counted < track.target:
                 track.counted += 1
                 needs[key] = track.counted
-        if needs:
-            deadline = time.monotonic() + PROGRESS_TIMEOUT_S
-            self.owed.append(_Owed(round_id, needs, answered_at, deadline))
+        if not needs:
+            return []
+        owed = _Owed(round_id, needs, answered_at, time.monotonic() + PROGRESS_TIMEOUT_S)
+        early = [
+            self.shown[k][1] for k, need in needs.items() if self.shown.get(k, (-1,))[0] >= need
+        ]
+        if early:
+            return [(min(early) - self._start(owed)) * 1000]
+        self.owed.append(owed)
+        return []
+
+    def _start(self, owed: _Owed) -> float:
+        return min(self.committed.get(owed.round_id, owed.answered_at), owed.answered_at)
 
     def round_committed(self, round_id: int, at: float) -> None:
         self.committed[round_id] = at
@@ -150,11 +165,13 @@ class ProgressWatch:
         for item in items if isinstance(items, list) else []:
             for i, p in enumerate(item.get("progress") or []):
                 shown[(item.get("event_id"), i)] = int(p.get("current", 0))
+        for k, current in shown.items():
+            if current > self.shown.get(k, (-1, 0.0))[0]:
+                self.shown[k] = (current, received_at)
         done, still = [], []
         for owed in self.owed:
             if any(shown.get(k, -1) >= need for k, need in owed.needs.items()):
-                start = min(self.committed.get(owed.round_id, owed.answered_at), owed.answered_at)
-                done.append((received_at - start) * 1000)
+                done.append((received_at - self._start(owed)) * 1000)
             else:
                 still.append(owed)
         self.owed = still
@@ -313,7 +330,10 @@ class SocketPlayer(Player):
         push = self._socket()
         if push is not None and push.ws is not None and "round_id" in result:
             push.expect.expect(("round", result["round_id"]), t.PUSH_PREFIX + "stats_update")
-            push.progress.played(result["round_id"], result.get("game_type", ""), answered_at)
+            for ms in push.progress.played(
+                result["round_id"], result.get("game_type", ""), answered_at
+            ):
+                push._fire(t.PROGRESS_VISIBLE, ms)
 
     def on_purchase(self, result: dict[str, Any]) -> None:
         push = self._socket()
