@@ -28,6 +28,18 @@ if ! command -v promtool >/dev/null 2>&1 && [ ! -x .local/tools/usr/bin/promtool
     && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb) \
     || echo "test: promtool unavailable; its checks will skip" >&2
 fi
+# Debian's Chromium drives the player client's browser tests (tests/browser: Playwright's
+# Python client pointed at /usr/bin/chromium, never a downloaded browser). Installed from
+# apt when missing (as root, or with sudo); without it those tests fail, saying why.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== chromium (apt-get install chromium)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  (export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y chromium >/dev/null 2>&1 \
+      || { $SUDO apt-get update >/dev/null 2>&1 && $SUDO apt-get install -y chromium >/dev/null 2>&1; }) \
+    || echo "test: chromium unavailable (apt-get install chromium); the browser tests will fail" >&2
+fi
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest "$@"

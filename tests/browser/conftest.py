@@ -10,9 +10,11 @@ Fixtures (other browser test modules use these names):
     path, token=None, body=None, headers=None)`` → ``requests.Response``;
     ``stack.new_player(prefix)`` → :class:`Player` signed up through the API (1000 gold,
     not logged in in any page); ``stack.admin_token()``; ``stack.grant_gold(user_id,
-    delta)`` (admin API, outside any page); ``stack.create_event(requirements,
-    reward_items, title=None)`` → event dict (admin API, running now);
-    ``stack.restart_server()`` (same port: open pages reconnect).
+    delta)`` (admin API, outside any page); ``stack.grant_gold_direct(user_id, delta)``
+    (the same change committed by the test process itself: works while the server is
+    down); ``stack.create_event(requirements, reward_items, title=None)`` → event dict
+    (admin API, running now); ``stack.restart_server()``, ``stack.stop_server()`` +
+    ``stack.start_server()`` (same port: open pages reconnect).
 ``browser`` (package)
     Playwright ``Browser``: ``/usr/bin/chromium`` headless.
 ``page`` (function)
@@ -26,10 +28,13 @@ Fixtures (other browser test modules use these names):
     ``page`` at ``/play`` logged in through the form as ``player``: the balance is shown
     and ``live-status`` says the socket is live. ``signed_in_page.player`` is the player.
 ``shoot`` (function)
-    ``shoot(page, name)`` saves ``tests/browser/artifacts/<name>.png`` (gitignored).
+    ``shoot(page, name, full_page=False)`` saves ``tests/browser/artifacts/<name>.png``
+    (gitignored), scrolled to the top.
 
 Helpers in :mod:`tests.browser.ui`: ``login(page, player)``, ``signup(page, ...)``,
-``wait_live(page)``, ``balance(page)``, ``WsRecorder`` (frames with arrival times).
+``wait_live(page)``, ``balance(page)``, ``expect_balance(page, n)``, ``nav(page, view)``,
+``WsRecorder`` (the page's realtime frames), ``WsGate`` (route the realtime socket: hold
+and release the server's frames, or refuse the connection).
 
 The root ``clean_state`` (truncate every table before each test) is replaced here by a
 no-op: the server, its caches and the worker live for the whole package, so the package
@@ -67,6 +72,7 @@ PHONE = {"width": 375, "height": 740}
 INVITE_CODE = "5858"  # ccweb.seed.INVITE_CODE
 PASSWORD = "browser-pass-1234"
 UI_TIMEOUT_MS = 10_000
+STOP_GRACE_S = 3.0  # SIGTERM, then SIGKILL: nothing of a test run needs a longer goodbye
 
 
 @dataclass
@@ -116,16 +122,29 @@ class Stack:
                 raise AssertionError(f"server did not start:\n{out}")
             time.sleep(0.05)
 
-    def restart_server(self) -> None:
-        """Stop the web process (its sockets close with 1001) and start it again."""
+    def stop_server(self, crash: bool = True) -> None:
+        """Take the web process away. ``crash`` (default): SIGKILL, the pages' sockets
+        just drop (a crash or a network cut; instant). Otherwise SIGTERM: sockets close
+        with 1001 GOING_AWAY, and kept-alive connections hold the exit up to 5 s."""
         assert self.server is not None
-        stop(self.server)
+        if crash:
+            self.server.kill()
+            self.server.wait(10)
+        else:
+            stop(self.server)
+
+    def restart_server(self) -> None:
+        self.stop_server()
         self.start_server()
 
     def stop(self) -> None:
+        self.http.close()  # no kept-alive connection holds the server's drain
+        for proc in (self.worker, self.server):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()  # both at once: their graceful exits overlap
         for proc in (self.worker, self.server):
             if proc is not None:
-                stop(proc)
+                stop(proc, timeout=STOP_GRACE_S)
 
     def logs(self) -> str:
         parts = []
@@ -193,6 +212,30 @@ class Stack:
         )
         assert r.status_code == 200, r.text
         return dict(r.json())
+
+    def grant_gold_direct(self, user_id: int, delta: int, reason: str = "browser test") -> int:
+        """An admin gold change made by this process, not through the web server (which
+        may be down): committed with its outbox row, published like any other change, so
+        the worker turns it into a push. Returns the new balance."""
+        from ccweb.admin import service as admin_service
+        from ccweb.db import in_transaction
+
+        set_settings(self.settings)
+
+        def run(session: Any) -> dict[str, Any]:
+            admin_id = session.execute(
+                text("SELECT id FROM users WHERE site_id = 'admin'")
+            ).scalar_one()
+            return admin_service.adjust_gold(
+                session,
+                admin_id=int(admin_id),
+                user_id=user_id,
+                delta=delta,
+                reason=reason,
+                request_key=None,
+            )
+
+        return int(in_transaction(run)["gold_balance"])
 
     def create_event(
         self,
@@ -271,6 +314,8 @@ def stack(settings: Settings) -> Iterator[Stack]:
 def browser(stack: Stack) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: apt-get install chromium (scripts/test.sh does)")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
@@ -334,10 +379,11 @@ def signed_in_page(page: Any, player: Player) -> Any:
 
 @pytest.fixture
 def shoot() -> Any:
-    def save(pg: Any, name: str) -> Path:
+    def save(pg: Any, name: str, full_page: bool = False) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        pg.screenshot(path=str(path), full_page=True)
+        pg.evaluate("window.scrollTo(0, 0)")
+        pg.screenshot(path=str(path), full_page=full_page)
         return path
 
     return save

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -98,4 +99,88 @@ class WsRecorder:
                     return m
             if time.monotonic() > deadline:
                 raise AssertionError(f"no WebSocket message {what}: {self.messages()[-5:]}")
+            page.wait_for_timeout(25)
+
+
+class WsGate:
+    """The page's realtime WebSocket through Playwright's WebSocket routing: frames from
+    the server reach the page only while the gate is open. ``hold()`` queues them (the
+    page keeps its socket and sees nothing), ``release()`` delivers the queue in order.
+    ``frames`` lists every server frame as ``(message dict, delivered_at | None)``.
+    ``block=True`` refuses every connection instead (the server is never reached)."""
+
+    def __init__(self, page: Page, block: bool = False) -> None:
+        self.holding = False
+        self.block = block
+        self.queue: list[tuple[Any, str]] = []
+        self.frames: list[dict[str, Any]] = []
+        self.urls: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        page.route_web_socket(re.compile(r".*/api/realtime/sync.*"), self._route)
+
+    def _route(self, ws: Any) -> None:
+        self.urls.append(ws.url)
+        if self.block:
+            ws.close(code=1011, reason="blocked by the test")
+            return
+        server = ws.connect_to_server()
+
+        def to_server(message: Any) -> None:
+            with contextlib.suppress(TypeError, ValueError):
+                self.sent.append(json.loads(message))
+            server.send(message)
+
+        def to_page(message: Any) -> None:
+            try:
+                msg = json.loads(message)
+            except (TypeError, ValueError):
+                msg = {"raw": message}
+            msg["_socket"] = len(self.urls) - 1
+            self.frames.append(msg)
+            if self.holding:
+                self.queue.append((ws, message))
+            else:
+                ws.send(message)
+
+        ws.on_message(to_server)
+        server.on_message(to_page)
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
+        queued, self.queue = self.queue, []
+        for ws, message in queued:
+            with contextlib.suppress(Exception):  # that socket may have closed meanwhile
+                ws.send(message)
+
+    def messages(self, kind: str | None = None, socket: int | None = None) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.frames
+            if (kind is None or m.get("type") == kind)
+            and (socket is None or m["_socket"] == socket)
+        ]
+
+    def wait(self, page: Page, predicate: Any, timeout_s: float = 10.0, what: str = "") -> Any:
+        """Pump Playwright's events until a server frame satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for m in self.frames:
+                if predicate(m):
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no WebSocket frame {what}: {self.frames[-5:]}")
+            page.wait_for_timeout(25)
+
+    def wait_sent(self, page: Page, predicate: Any, timeout_s: float = 10.0, what: str = "") -> Any:
+        """Pump Playwright's events until a frame the page sent satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for m in self.sent:
+                if predicate(m):
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the page sent no frame {what}: {self.sent[-5:]}")
             page.wait_for_timeout(25)

@@ -7,11 +7,12 @@
 const STORE_KEY = "cc.session";
 const EARLY_S = 10; // a call made this close to expiry refreshes first
 
-function decodeExp(jwt) {
+/** exp - iat of a JWT, in seconds (null when unreadable). */
+function lifetimeOf(jwt) {
   try {
     const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
-    return typeof claims.exp === "number" ? claims.exp * 1000 : null;
+    return typeof claims.exp === "number" && typeof claims.iat === "number" ? claims.exp - claims.iat : null;
   } catch (_) {
     return null;
   }
@@ -63,8 +64,11 @@ export class Api {
 
   /** Adopt a token response ({access_token, refresh_token, expires_in, user?}). */
   adopt(body) {
-    const lifetime = Number(body.expires_in) || 900;
-    const expires_at = decodeExp(body.access_token) || Date.now() + lifetime * 1000;
+    // the expiry on this device's clock: now + the token's lifetime (never the token's
+    // absolute exp, which a skewed device clock would read as "expired" — and refresh
+    // again and again)
+    const lifetime = Number(body.expires_in) || lifetimeOf(body.access_token) || 900;
+    const expires_at = Date.now() + lifetime * 1000;
     this.session = {
       access_token: body.access_token,
       refresh_token: body.refresh_token,

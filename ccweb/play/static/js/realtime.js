@@ -131,6 +131,7 @@ export class Live {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const query = [`token=${encodeURIComponent(token)}`, ...this.resumeQuery()].join("&");
     let opened = false;
+    let heard = false; // any frame from the server (it always starts with sync_connected)
     let ws;
     try {
       ws = new WebSocket(`${proto}//${location.host}/api/realtime/sync?${query}`);
@@ -140,27 +141,48 @@ export class Live {
       return;
     }
     this.ws = ws;
-    this.watchdog = setTimeout(() => {
-      if (!opened) {
-        this.wsFailures += 1;
-        this.retry("open timed out");
-      }
+    this.watchdog = setTimeout(async () => {
+      if (opened || this.ws !== ws) return;
+      this.teardown();
+      await this.countFailure();
+      this.retry("open timed out");
     }, OPEN_TIMEOUT_MS);
     ws.onopen = () => {
       opened = true;
       clearTimeout(this.watchdog);
     };
     ws.onmessage = (ev) => {
+      heard = true;
       this.wsFailures = 0;
       this.alive();
       this.receive(ev.data);
     };
-    ws.onclose = (ev) => {
+    ws.onclose = async (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (!opened) this.wsFailures += 1;
+      clearTimeout(this.watchdog);
+      // closed before the server said anything (refused, or a proxy that accepts the
+      // upgrade and drops it); a token problem (4401) is not the transport's fault
+      if (!heard && ev.code !== 4401) await this.countFailure();
+      if (this.ws || this.sse) return; // reconnected meanwhile (online, visible)
       this.closed(ev.code, ev.reason);
     };
+  }
+
+  /** A WebSocket that did not open counts towards the SSE fallback only while the
+   *  server answers plain HTTP: then something between us blocks WebSockets. When the
+   *  server itself is down (a restart) the client keeps trying the WebSocket. */
+  async countFailure() {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), 3000);
+    try {
+      const resp = await fetch("/health", { cache: "no-store", signal: ctrl.signal });
+      if (resp.ok) this.wsFailures += 1;
+    } catch (_) {
+      /* the server is unreachable: not the WebSocket's fault */
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Liveness: any frame re-arms it; a silent socket past two heartbeats is dead

@@ -56,6 +56,17 @@ export function fmtTime(iso) {
   return isNaN(d) ? String(iso) : d.toLocaleString();
 }
 
+/** A short local time: "14:05" today, "Dec 1, 14:05" otherwise. */
+export function fmtShort(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return String(iso);
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return d.toDateString() === new Date().toDateString()
+    ? time
+    : `${d.toLocaleDateString([], { month: "short", day: "numeric" })}, ${time}`;
+}
+
 /** "in 3 h 20 min" / "in 45 s" for a future time. */
 export function fmtIn(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -141,8 +152,8 @@ export function rerender(root, build) {
   const key = active && root.contains(active)
     ? active.getAttribute("data-testid") || (active.id ? `#${active.id}` : null)
     : null;
-  const nodes = build();
-  root.replaceChildren(...(Array.isArray(nodes) ? nodes : [nodes]));
+  const nodes = [build()].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false);
+  root.replaceChildren(...nodes);
   if (key) {
     const again = key.startsWith("#")
       ? root.querySelector(key)

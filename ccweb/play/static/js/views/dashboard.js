@@ -175,9 +175,8 @@ export function mount(root, ctx) {
           el("h1", {}, `Hi, ${name}`),
           el("span", { class: pending ? "badge gold" : "badge", testid: "pending-rewards" }, pending ? `${pending} reward${pending > 1 ? "s" : ""} to claim` : "nothing to claim")),
         el("div", { class: "grid two" },
-          el("div", { class: "stack" }, streakCard(s), offersCard(s)),
-          missionsCard(s)),
-        el("div", { class: "stack spaced" }, eventsCard(s)),
+          el("div", { class: "stack" }, streakCard(s), eventsCard(s)),
+          el("div", { class: "stack" }, missionsCard(s), offersCard(s))),
       ];
     });
   }

@@ -1,7 +1,7 @@
 // Reward history: the player's ledger, newest first (GET /api/rewards/history), with
 // "Load more" by before_id. A push that moves gold reloads the first page.
 
-import { fmtGold, fmtSigned, fmtTime, rerender } from "../ui.js";
+import { fmtGold, fmtShort, fmtSigned, fmtTime, rerender } from "../ui.js";
 
 const PAGE = 25;
 const SOURCES = {
@@ -52,7 +52,7 @@ export function mount(root, ctx) {
   function row(r) {
     const delta = Number(r.delta_gold) || 0;
     return el("tr", { testid: `history-row-${r.id}` },
-      el("td", {}, fmtTime(r.created_at)),
+      el("td", {}, el("time", { datetime: r.created_at, title: fmtTime(r.created_at) }, fmtShort(r.created_at))),
       el("td", {}, SOURCES[r.source_type] || r.source_type, el("div", { class: "muted small" }, r.reason || "")),
       el("td", { class: `num ${delta > 0 ? "pos" : delta < 0 ? "neg" : ""}` }, fmtSigned(delta)),
       el("td", { class: "num" }, fmtGold(r.balance_after)));
