@@ -109,6 +109,7 @@ def test_core_loop_live_in_the_browser(page: Page, stack: Stack, shoot: Any) -> 
     expect(tid(page, f"event-{eid}")).to_have_attribute("data-status", "claimed")
     ui.expect_balance(page, before_claim + 700)
     expect(tid(page, "toast").filter(has_text="Event reward: 700 gold")).to_be_visible()
+    page.wait_for_timeout(400)  # the toast's entry animation, for the screenshot
     shoot(page, "desktop-dashboard")
 
     # -- shop purchase -----------------------------------------------------------------------
