@@ -92,6 +92,19 @@ def test_session_revoked_elsewhere_returns_to_login(signed_in_page: Page, stack:
     assert page.evaluate("sessionStorage.getItem('cc.session')") is None
 
 
+def test_logout_revokes_the_session(signed_in_page: Page, stack: Stack) -> None:
+    page = signed_in_page
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('cc.session')).access_token")
+    tid(page, "logout").click()
+    expect(tid(page, "login-form")).to_be_visible()
+    expect(page.locator("#topbar")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('cc.session')") is None
+    r = stack.api("GET", "/api/auth/me", token=token)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_REVOKED"
+    page.reload()  # nothing left to resume
+    expect(tid(page, "login-form")).to_be_visible()
+
+
 def test_keyboard_labels_and_focus(page: Page, player: Player) -> None:
     page.goto("/play")
     form = tid(page, "login-form")
@@ -144,6 +157,19 @@ def test_phone_layout_and_screenshots(
             if size == "phone" and view in MY_VIEWS:
                 width = pg.evaluate("document.documentElement.scrollWidth")
                 assert width <= 375, f"{view} is {width}px wide on a 375px screen"
+        if size == "desktop":
+            # the profile shows the round played; the history gains a row when gold moves
+            ui.nav(pg, "profile")
+            expect(tid(pg, "stats-total")).to_have_text("1")
+            expect(tid(pg, "stats-slot")).to_contain_text("Slots")
+            ui.nav(pg, "history")
+            rows = tid(pg, "history-table").locator("tbody tr")
+            expect(rows.last).to_contain_text("Welcome bonus")  # the first ledger row
+            shown = rows.count()
+            assert shown >= 2, shown  # the bonus, the bet (and a win row if it paid)
+            stack.grant_gold(player.user_id, 42)
+            expect(rows).to_have_count(shown + 1)
+            expect(rows.first).to_contain_text("+42")
         if size == "phone":
             # the navigation stays usable: the last section's button can be reached and used
             tid(pg, "nav-history").click()

@@ -5,8 +5,8 @@ join an event → its progress bar fills → claim → buy in the shop → verif
 How "the push, not the HTTP answer" is proven: the page's realtime socket goes through
 Playwright's WebSocket routing (:class:`tests.browser.ui.WsGate`). While the gate holds
 the server's frames, the spin's HTTP answer (with the new balance) arrives and is shown
-in the game result, yet the header keeps the old balance; it changes only when the held
-``profile_update`` frame is released. A gold grant made outside the page (admin API)
+in the game result, yet the header keeps the old balance and XP; they change only when
+the held ``profile_update`` frame is released. A gold grant made outside the page (admin API)
 then changes the header with no request from the page and no reload.
 """
 
@@ -56,6 +56,14 @@ def test_core_loop_live_in_the_browser(page: Page, stack: Stack, shoot: Any) -> 
     expect(tid(page, "streak-claim")).to_be_disabled()
     expect(tid(page, "xp-bar")).to_have_attribute("aria-valuenow", "50")
 
+    # the worker completes the "claim the streak" mission: its claim button appears live
+    mission = _mission_id(stack, page, "Claim the daily streak")
+    expect(tid(page, f"mission-{mission}")).to_have_attribute("data-status", "claimable")
+    tid(page, f"mission-claim-{mission}").click()
+    expect(tid(page, f"mission-{mission}")).to_have_attribute("data-status", "claimed")
+    ui.expect_balance(page, 2200)
+    expect(tid(page, "toast").filter(has_text="Mission reward: 200 gold")).to_be_visible()
+
     # -- spin while the socket's frames are held: the header must not move ----------------
     gate.hold()
     ui.nav(page, "games")
@@ -72,9 +80,13 @@ def test_core_loop_live_in_the_browser(page: Page, stack: Stack, shoot: Any) -> 
     )
     assert pushed["data"]["gold_balance"] == after_spin
     page.wait_for_timeout(300)  # the page has had every chance to show the HTTP answer
-    assert ui.balance(page) == 2000, "the header took the balance from the HTTP answer"
+    # every round earns XP, so even a round that paid back its bet moves the header
+    assert int(answer["experience_points"]) > 50
+    assert ui.balance(page) == 2200, "the header took the balance from the HTTP answer"
+    expect(tid(page, "xp-bar")).to_have_attribute("data-xp", "50")
     gate.release()
     ui.expect_balance(page, after_spin)
+    expect(tid(page, "xp-bar")).to_have_attribute("data-xp", str(answer["experience_points"]))
 
     # -- gold granted outside the page: pushed, shown without a reload or a request -------
     page.evaluate("window.__sameDocument = true")
@@ -145,3 +157,10 @@ def _user_id(stack: Stack, page: Page) -> int:
     r = stack.api("GET", "/api/auth/me", token=_token(page))
     assert r.status_code == 200, r.text
     return int(r.json()["id"])
+
+
+def _mission_id(stack: Stack, page: Page, title: str) -> int:
+    r = stack.api("GET", "/api/missions", token=_token(page))
+    assert r.status_code == 200, r.text
+    missions = r.json()["daily"] + r.json()["weekly"]
+    return int(next(m["id"] for m in missions if m["title"] == title))

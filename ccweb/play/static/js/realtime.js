@@ -36,7 +36,9 @@ export class Live {
     this.heartbeatMs = 25_000;
     this.running = false;
     this.state = "offline";
-    this.onOnline = () => this.reconnectNow();
+    this.onOnline = () => {
+      if (this.running && this.state !== "live") this.reconnectNow();
+    };
     this.onVisible = () => {
       if (document.visibilityState === "visible" && this.running && this.state !== "live") this.reconnectNow();
     };
@@ -248,13 +250,22 @@ export class Live {
       return;
     }
     let closedMsg = null;
+    // the server writes at least a ": ping" line every heartbeat: silence past that is a
+    // dead connection (the read would otherwise wait forever)
+    let idle = null;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => ctrl.abort(), this.heartbeatMs + 10_000);
+    };
     try {
       const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       let data = [];
+      arm();
       for (;;) {
         const { value, done } = await reader.read();
         if (done || this.sse !== ctrl) break;
+        arm();
         buffer += value;
         let nl;
         while ((nl = buffer.indexOf("\n")) >= 0) {
@@ -274,6 +285,8 @@ export class Live {
       }
     } catch (_) {
       /* aborted or the connection dropped */
+    } finally {
+      clearTimeout(idle);
     }
     if (this.sse !== ctrl) return;
     this.sse = null;
