@@ -144,3 +144,27 @@ def test_token_refresh_keeps_the_socket(page: Page, stack: Stack, player: Player
     assert len(gate.urls) == 1  # the same socket
     stack.grant_gold(player.user_id, 99)
     ui.expect_balance(page, 1099)
+
+
+def test_reload_with_an_expired_token_refreshes_first(signed_in_page: Page, stack: Stack) -> None:
+    """A page reopened after its access token expired renews it before opening the
+    socket (instead of a refused socket, then a refresh, then a second socket)."""
+    page = signed_in_page
+    page.evaluate(
+        """() => {
+        const s = JSON.parse(sessionStorage.getItem('cc.session'));
+        s.expires_at = Date.now() - 1000;
+        sessionStorage.setItem('cc.session', JSON.stringify(s));
+    }"""
+    )
+    old = page.evaluate("JSON.parse(sessionStorage.getItem('cc.session')).access_token")
+    recorder = ui.WsRecorder(page)
+    with page.expect_response(re.compile(r"/api/auth/refresh$")) as refreshed:
+        page.reload()
+    assert refreshed.value.status == 200
+    ui.wait_live(page)
+    new = page.evaluate("JSON.parse(sessionStorage.getItem('cc.session')).access_token")
+    assert new != old
+    assert len(recorder.sockets) == 1 and new in recorder.sockets[0]["url"]
+    stack.grant_gold(page.player.user_id, 5)  # type: ignore[attr-defined]
+    ui.expect_balance(page, 1005)

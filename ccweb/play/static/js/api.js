@@ -44,6 +44,7 @@ export class Api {
     } catch (_) {
       this.session = null;
     }
+    if (this.session) this.schedule(); // a reloaded page keeps refreshing on time
     document.addEventListener("visibilitychange", () => {
       // timers of hidden tabs are throttled: catch up as soon as the tab is seen again
       if (document.visibilityState === "visible" && this.session) this.schedule();
@@ -56,6 +57,11 @@ export class Api {
 
   get user() {
     return this.session ? this.session.user : null;
+  }
+
+  /** Seconds the access token has left on this device's clock. */
+  get remaining() {
+    return this.session ? (this.session.expires_at - Date.now()) / 1000 : 0;
   }
 
   get loggedIn() {

@@ -256,7 +256,15 @@ async function mountView(name, moveFocus) {
 }
 
 // -- session ---------------------------------------------------------------------------
-function showApp() {
+async function showApp() {
+  // a page reopened with an old token: renew it first, so the socket opens at once
+  if (api.loggedIn && api.remaining < 30) {
+    await api.refresh(); // a network failure keeps the session: the socket will retry
+    if (!api.loggedIn) {
+      if (!current) showAuth(errorText({ code: "TOKEN_EXPIRED" }));
+      return;
+    }
+  }
   shown = true;
   $("topbar").hidden = false;
   $("tabs").hidden = false;

@@ -30,6 +30,7 @@ export class Live {
     this.wsFailures = 0;
     this.transport = null; // "websocket" | "sse"
     this.ws = null;
+    this.usedToken = null; // the access token the current connection was opened with
     this.sse = null; // AbortController of the SSE fetch
     this.timer = null;
     this.watchdog = null;
@@ -131,6 +132,7 @@ export class Live {
     if (!token) return;
     this.transport = "websocket";
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    this.usedToken = token;
     const query = [`token=${encodeURIComponent(token)}`, ...this.resumeQuery()].join("&");
     let opened = false;
     let heard = false; // any frame from the server (it always starts with sync_connected)
@@ -209,7 +211,7 @@ export class Live {
     if (code === 4401) {
       // token problem: a refreshed token may fix it (expired); otherwise the session ended
       this.status("reconnecting", { reason });
-      const ok = await this.refreshToken();
+      const ok = this.token() !== this.usedToken || (await this.refreshToken());
       if (ok && this.running) {
         this.teardown();
         this.connect();
@@ -226,6 +228,7 @@ export class Live {
     this.transport = "sse";
     const ctrl = new AbortController();
     this.sse = ctrl;
+    this.usedToken = token;
     const headers = { Accept: "text/event-stream", Authorization: `Bearer ${token}` };
     if (this.lastSeq !== null) headers["Last-Event-ID"] = String(this.lastSeq);
     const query = this.lastSeq !== null && this.epoch ? `?epoch=${encodeURIComponent(this.epoch)}` : "";
@@ -238,7 +241,7 @@ export class Live {
     }
     if (this.sse !== ctrl) return;
     if (resp.status === 401) {
-      const ok = await this.refreshToken();
+      const ok = this.token() !== token || (await this.refreshToken());
       if (ok && this.sse === ctrl) {
         this.sse = null;
         this.connect();
@@ -291,7 +294,8 @@ export class Live {
     if (this.sse !== ctrl) return;
     this.sse = null;
     if (closedMsg && closedMsg.data && closedMsg.data.code === 4401) {
-      const ok = await this.refreshToken();
+      // SSE cannot carry a refresh: at expiry it ends; a token refreshed meanwhile is used
+      const ok = this.token() !== token || (await this.refreshToken());
       if (ok) {
         this.attempt = 0;
         this.wsFailures = 0;

@@ -161,7 +161,18 @@ export function mount(root, ctx) {
       el("ul", { class: "list" }, recs.slice(0, 3).map((r) =>
         el("li", { class: "row" },
           el("div", {}, el("strong", {}, r.title), el("div", { class: "muted small" }, r.cta || "")),
-          el("button", { type: "button", class: "btn small ghost", onclick: () => ctx.navigate(r.type === "event" ? "dashboard" : "shop") }, r.type === "event" ? "See events" : "Open shop")))));
+          el("button", { type: "button", class: "btn small ghost", onclick: () => (r.type === "event" ? showEvent(r.id) : ctx.navigate("shop")) }, r.type === "event" ? "See event" : "Open shop")))));
+  }
+
+  function showEvent(id) {
+    const item = root.querySelector(`[data-testid="event-${id}"]`);
+    if (!item) return;
+    item.scrollIntoView({ behavior: "smooth", block: "center" });
+    const control = item.querySelector("button") || item.querySelector("h3");
+    if (control) {
+      if (!control.matches("button")) control.tabIndex = -1;
+      control.focus({ preventScroll: true });
+    }
   }
 
   function render() {
