@@ -107,7 +107,8 @@ export class Live {
     else this.connectWs();
   }
 
-  /** Next attempt after a drop: 0.5 s · 2^n up to 30 s, "full jitter" in the upper half. */
+  /** Next attempt after a drop: a random delay in the upper half of 0.5 s · 2^n
+   *  (capped at 30 s; "equal jitter"), so clients dropped together come back spread out. */
   retry(reason) {
     if (!this.running) return;
     this.teardown();
@@ -212,7 +213,8 @@ export class Live {
       // token problem: a refreshed token may fix it (expired); otherwise the session ended
       this.status("reconnecting", { reason });
       const ok = this.token() !== this.usedToken || (await this.refreshToken());
-      if (ok && this.running) {
+      if (ok && this.running && this.attempt === 0) {
+        this.attempt = 1; // at once this time; again without a snapshot between: back off
         this.teardown();
         this.connect();
       } else if (this.running) this.retry(reason);
