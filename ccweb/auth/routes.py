@@ -39,16 +39,14 @@ def signup(body: SignupIn) -> Any:
 )
 @validate(body=LoginIn)
 def login(body: LoginIn) -> Any:
-    with unit_of_work() as s:
-        return service.login(s, site_id=body.site_id, password=body.password)
+    return service.login(site_id=body.site_id, password=body.password)
 
 
 @bp.post("/admin/login")
 @doc("Admin-only login (non-admins get 403)", response=TokenOut, errors=(401, 403, 429))
 @validate(body=LoginIn)
 def admin_login(body: LoginIn) -> Any:
-    with unit_of_work() as s:
-        return service.login(s, site_id=body.site_id, password=body.password, admin_only=True)
+    return service.login(site_id=body.site_id, password=body.password, admin_only=True)
 
 
 @bp.post("/refresh")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from limits import RateLimitItem
 from sqlalchemy import text
@@ -14,11 +14,12 @@ from ccweb import events, ratelimit
 from ccweb.auth import tokens
 from ccweb.auth.passwords import hash_password, needs_rehash, verify_password
 from ccweb.config import get_settings
+from ccweb.db import autocommit, unit_of_work
 from ccweb.effects import emit
 from ccweb.errors import Duplicate, Forbidden, InvalidCredentials, LoginLocked, ValidationFailed
 from ccweb.flags import service as flags
 from ccweb.metrics import AUTH_LOGIN_FAIL, AUTH_LOGIN_LOCKED
-from ccweb.users.service import find_by_site_id, get_user, public_user
+from ccweb.users.service import USER_COLUMNS, find_by_site_id, get_user, public_user
 from ccweb.wallet import ledger
 
 
@@ -106,37 +107,67 @@ def signup(
     return _session_response(session, get_user(session, user_id))
 
 
-def login(
-    session: Session, *, site_id: str, password: str, admin_only: bool = False
-) -> dict[str, Any]:
+def login(*, site_id: str, password: str, admin_only: bool = False) -> dict[str, Any]:
+    """Check the password, then record the login and issue tokens in one transaction.
+
+    The password is checked outside any transaction: argon2 costs tens of ms of CPU by
+    design (more on a busy box), and a pooled connection held idle-in-transaction across
+    it let a burst of logins take the whole pool, so every other request of that process
+    waited the pool's 1 s and answered 503 (500 players, loadtests/RESULTS.md). The
+    account is read again, locked, in the transaction, so a password change or a
+    deactivation committed meanwhile is not overridden by a stale read (the recording
+    statement only matches the hash that was verified).
+    """
     limiter, item, ident = ratelimit.limiter(), _login_item(), site_id.lower()
     if not limiter.test(item, ident):
         AUTH_LOGIN_FAIL.labels(reason="locked").inc()
         raise LoginLocked(ratelimit.retry_after_s(item, ident))
-    user = find_by_site_id(session, site_id)
+    with autocommit() as conn:
+        user = find_by_site_id(conn, site_id)
     ok = verify_password(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["is_active"]:
-        reason = "unknown_user" if user is None else "bad_password" if not ok else "disabled"
-        AUTH_LOGIN_FAIL.labels(reason=reason).inc()
-        # the failure that fills the window begins a lockout (one Redis call more, on
-        # failures only); a concurrent failure that found it full already counts none
-        if limiter.hit(item, ident) and not limiter.test(item, ident):
-            AUTH_LOGIN_LOCKED.inc()
-        raise InvalidCredentials()
+        _failed(
+            limiter,
+            item,
+            ident,
+            "unknown_user" if user is None else "bad_password" if not ok else "disabled",
+        )
     limiter.clear(item, ident)
     if admin_only and not user["is_admin"]:
         AUTH_LOGIN_FAIL.labels(reason="not_admin").inc()
         raise Forbidden("admin account required")
-    if needs_rehash(user["password_hash"]):
-        session.execute(
-            text("UPDATE users SET password_hash = :h WHERE id = :id"),
-            {"h": hash_password(password), "id": user["id"]},
+    rehashed = hash_password(password) if needs_rehash(user["password_hash"]) else None
+    with unit_of_work() as session:
+        # the row lock and the current values in the statement that records the login
+        current = (
+            session.execute(
+                text(
+                    "UPDATE users SET last_login_at = now(),"
+                    " password_hash = coalesce(:rehashed, password_hash)"
+                    " WHERE id = :id AND password_hash = :verified"
+                    f" RETURNING {USER_COLUMNS}"
+                ),
+                {"id": user["id"], "verified": user["password_hash"], "rehashed": rehashed},
+            )
+            .mappings()
+            .one_or_none()
         )
-    session.execute(
-        text("UPDATE users SET last_login_at = now() WHERE id = :id"), {"id": user["id"]}
-    )
-    emit(session, events.AUTH_LOGIN, user["id"], {"admin": admin_only})
-    return _session_response(session, user)
+        if current is None or not current["is_active"]:
+            # changed while we verified: the verified hash is no longer the account's, or
+            # the account was disabled (the rollback undoes this statement)
+            _failed(limiter, item, ident, "disabled" if current is not None else "bad_password")
+        emit(session, events.AUTH_LOGIN, user["id"], {"admin": admin_only})
+        return _session_response(session, dict(current))
+
+
+def _failed(limiter: Any, item: RateLimitItem, ident: str, reason: str) -> NoReturn:
+    """Count a failed login and refuse it (401, the same answer whatever the reason)."""
+    AUTH_LOGIN_FAIL.labels(reason=reason).inc()
+    # the failure that fills the window begins a lockout (one Redis call more, on
+    # failures only); a concurrent failure that found it full already counts none
+    if limiter.hit(item, ident) and not limiter.test(item, ident):
+        AUTH_LOGIN_LOCKED.inc()
+    raise InvalidCredentials()
 
 
 def refresh(session: Session, refresh_token: str) -> dict[str, Any] | None:

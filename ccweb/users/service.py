@@ -29,7 +29,7 @@ def get_user(session: Session | Connection, user_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-def find_by_site_id(session: Session, site_id: str) -> dict[str, Any] | None:
+def find_by_site_id(session: Session | Connection, site_id: str) -> dict[str, Any] | None:
     row = (
         session.execute(
             text(f"SELECT {USER_COLUMNS} FROM users WHERE site_id = :s"), {"s": site_id}

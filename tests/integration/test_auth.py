@@ -367,3 +367,72 @@ def test_token_lifetimes_are_judged_by_the_application_clock(client, clock):
     clock.advance(s.refresh_token_ttl_s)
     r = client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert r.status_code == 401 and error_code(r) == "TOKEN_EXPIRED"
+
+
+class _WatchedHasher:
+    """argon2's hasher (a library, not a store of ours), reporting what the database
+    pool held while it verified and running ``during`` at that moment."""
+
+    def __init__(self, real, during=None):  # type: ignore[no-untyped-def]
+        self.real, self.during, self.held = real, during, []
+
+    def verify(self, hashed, password):  # type: ignore[no-untyped-def]
+        from ccweb import db
+
+        self.held.append(db.engine().pool.checkedout() + db._autocommit_engine().pool.checkedout())
+        if self.during is not None:
+            self.during()
+        return self.real.verify(hashed, password)
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.real, name)
+
+
+def _watch(monkeypatch, during=None) -> _WatchedHasher:  # type: ignore[no-untyped-def]
+    from ccweb.auth import passwords
+
+    watched = _WatchedHasher(passwords.hasher(), during)
+    monkeypatch.setattr(passwords, "hasher", lambda: watched)
+    return watched
+
+
+def test_login_verifies_the_password_holding_no_database_connection(client, monkeypatch):
+    """argon2 runs for tens of ms: a connection held across it let a burst of logins
+    take the whole pool (503s for every other request at 500 players)."""
+    user = create_user()
+    watched = _watch(monkeypatch)
+    ok = client.post(
+        "/api/auth/login", json={"site_id": user["site_id"], "password": user["password"]}
+    )
+    assert ok.status_code == 200
+    assert watched.held == [0]
+    assert (
+        count(f"SELECT count(*) FROM users WHERE id = {user['id']} AND last_login_at IS NOT NULL")
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE users SET password_hash = 'changed-elsewhere' WHERE id = :id",
+        "UPDATE users SET is_active = false WHERE id = :id",
+    ],
+)
+def test_a_change_committed_while_the_password_is_verified_wins(client, monkeypatch, change):
+    """The login records itself only against the hash it verified, on an active account:
+    a password change or a deactivation committed meanwhile refuses it, issues no token
+    and leaves no trace of the login."""
+    user = create_user()
+    _watch(
+        monkeypatch, lambda: in_transaction(lambda s: s.execute(text(change), {"id": user["id"]}))
+    )
+    resp = client.post(
+        "/api/auth/login", json={"site_id": user["site_id"], "password": user["password"]}
+    )
+    assert resp.status_code == 401 and error_code(resp) == "INVALID_CREDENTIALS"
+    assert (
+        count(f"SELECT count(*) FROM users WHERE id = {user['id']} AND last_login_at IS NOT NULL")
+        == 0
+    )
+    assert count(f"SELECT count(*) FROM refresh_tokens WHERE user_id = {user['id']}") == 0
