@@ -5,8 +5,10 @@ Why this matters: a player's "verified" is only worth something if the JavaScrip
 derivation is the server's. The server's code is the reference here: rounds are drawn
 by ``ccweb.games.engines`` from ``ccweb.games.fairness.floats`` with random seeds,
 nonces and inputs (every game, both gacha counts, pity about to trigger, the crash
-edges), and the module must reproduce every field; its copy of the calibrated configs
-must equal ``ccweb.games.config``; and altered rounds or a wrong seed must not verify.
+edges), and the module must reproduce every field using the games' configuration it
+FETCHED from the running server (``GET /api/games/config``, through the client's own
+``Api``) — the module holds no copy of the strips, paytable, rarities or edge. A config
+with a changed paytable, altered rounds or a wrong seed must not verify.
 """
 
 from __future__ import annotations
@@ -18,18 +20,44 @@ from typing import Any
 
 import pytest
 
-from ccweb.games import config, fairness
+from ccweb.games import config, fairness, routes
 from ccweb.games.engines import crash, gacha, rps, slot
 
 MODULE = "/play/static/js/games/verify.js"
+API_MODULE = "/play/static/js/api.js"
+CONFIG_PATH = "/api/games/config"
+
+
+def _open(page: Any) -> Any:
+    """A page on the server's origin (a secure context: 127.0.0.1) with the module
+    loaded as ``window.V`` (no config loaded yet)."""
+    page.goto("/health")
+    page.evaluate(f"async () => {{ window.V = await import('{MODULE}'); }}")
+    return page
+
+
+def _load_config(page: Any) -> dict[str, Any]:
+    """``loadGameConfig`` with the client's real ``Api`` (as the fairness view calls it),
+    kept as ``window.CFG``; asserts the document came over the network from the
+    server's endpoint. Returns the document the page holds."""
+    with page.expect_response(lambda r: r.url.endswith(CONFIG_PATH)) as response:
+        doc = page.evaluate(
+            f"""async () => {{
+                const {{ Api }} = await import('{API_MODULE}');
+                window.CFG = await window.V.loadGameConfig(new Api());
+                return window.CFG;
+            }}"""
+        )
+    assert response.value.status == 200
+    assert response.value.request.method == "GET"
+    return dict(doc)
 
 
 @pytest.fixture
 def verify_page(page: Any) -> Any:
-    """A page on the server's origin (a secure context: 127.0.0.1) with the module
-    loaded as ``window.V``."""
-    page.goto("/health")
-    page.evaluate(f"async () => {{ window.V = await import('{MODULE}'); }}")
+    """``_open`` + ``_load_config``: the module with the server's fetched config."""
+    _open(page)
+    page.fetched_config = _load_config(page)
     return page
 
 
@@ -79,7 +107,7 @@ def _verify_all(page: Any, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]
             """async (rounds) => {
                 const out = [];
                 for (const r of rounds) {
-                    const v = await window.V.verifyRound(r, r.seed);
+                    const v = await window.V.verifyRound(r, r.seed, window.CFG);
                     out.push({ok: v.ok, commitmentOk: v.commitmentOk,
                               fields: v.mismatches.map((m) => m.field),
                               text: window.V.describeVerification(v, r)});
@@ -91,10 +119,16 @@ def _verify_all(page: Any, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]
     )
 
 
+def _rounds(seed: int, n: int = 60) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    return [_round(game, rnd) for _ in range(n) for game in ("slot", "gacha", "rps", "crash")]
+
+
 def test_every_game_derives_the_servers_outcome(verify_page: Any) -> None:
-    """Random seeds, nonces and inputs: the module reproduces every recorded field."""
-    rnd = random.Random(20261215)
-    rounds = [_round(game, rnd) for _ in range(60) for game in ("slot", "gacha", "rps", "crash")]
+    """Random seeds, nonces and inputs: with the config fetched from the server, the
+    module reproduces every recorded field of 240 rounds the engines played."""
+    rounds = _rounds(20261215)
+    assert len(rounds) == 240
     # the draws must cover wins, losses, ten-pulls and forced pity pulls (else a
     # branch of the JavaScript would go untested)
     assert {r["outcome"] for r in rounds} >= {"win", "lose"}
@@ -131,38 +165,77 @@ def test_crash_point_is_exact_at_the_edges(verify_page: Any, k: int) -> None:
     """The crash point is integer arithmetic on k / 2³²; the largest k are where a
     floating-point shortcut would go wrong."""
     expected = crash.crash_point_cents(config.DEFAULT_CRASH, k / 2**32)
-    assert verify_page.evaluate("(k) => window.V.crashPointCents(k)", k) == expected
+    assert verify_page.evaluate("(k) => window.V.crashPointCents(k, window.CFG.crash)", k) == (
+        expected
+    )
 
 
-def test_configs_equal_the_servers(verify_page: Any) -> None:
-    """The module's copy of the calibrated configs is the server's (a recalibration
-    that forgets the client fails here)."""
-    js = verify_page.evaluate("() => JSON.parse(JSON.stringify(window.V.GAME_CONFIG))")
-    codes = {name: code for code, name in config.SLOT_SYMBOL_CODES.items()}
-    s = config.DEFAULT_SLOT
-    assert js["slot"]["strips"] == ["".join(codes[x] for x in strip) for strip in s.strips]
-    assert js["slot"]["symbols"] == config.SLOT_SYMBOL_CODES
-    assert {k: tuple(v) for k, v in js["slot"]["payCents"].items()} == s.pay_cents
-    assert [tuple(line) for line in js["slot"]["paylines"]] == list(s.paylines)
-    assert js["slot"]["rows"] == s.rows
-    g = config.DEFAULT_GACHA
-    assert js["gacha"]["cost"] == g.cost
-    assert js["gacha"]["pityThreshold"] == g.pity_threshold
-    assert js["gacha"]["rarities"] == [
-        {
-            "name": r.name,
-            "weight": r.weight,
-            "value": r.value,
-            "itemIds": list(r.item_ids),
-            "bonusItems": r.bonus_items,
-        }
-        for r in g.rarities
-    ]
-    r = config.DEFAULT_RPS
-    assert js["rps"]["winCents"] == config.cents(r.win_multiplier)
-    assert js["rps"]["drawCents"] == config.cents(r.draw_multiplier)
-    assert tuple(js["rps"]["choices"]) == rps.CHOICES
-    assert js["crash"]["edgeBp"] == config.DEFAULT_CRASH.edge_bp
+def test_the_config_is_fetched_once_from_the_server_and_is_its_own(page: Any) -> None:
+    """The module has no copy: before loading there is nothing to derive with, the
+    document comes from the endpoint (one request for any number of loads) and is the
+    server's current config (same version, same derivation values)."""
+    _open(page)
+    error = page.evaluate(
+        """async () => {
+            try { await window.V.deriveOutcome(
+                {game_type: "slot", bet: 1, nonce: 0, client_seed: "c", detail: {}}, "s");
+                  return null; } catch (e) { return e.message; }
+        }"""
+    )
+    assert error and "loadGameConfig" in error
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if r.url.endswith(CONFIG_PATH) else None)
+    doc = _load_config(page)
+    again = page.evaluate(
+        f"""async () => {{
+            const {{ Api }} = await import('{API_MODULE}');
+            const second = await window.V.loadGameConfig(new Api());
+            return second === window.CFG;
+        }}"""
+    )
+    assert again is True and len(requests) == 1  # fetched once per page
+    body, version = routes.games_config_document()
+    assert doc == json.loads(body) and doc["version"] == version
+    # the display-only values the gacha/rps panels still read synchronously agree
+    shown = page.evaluate("() => JSON.parse(JSON.stringify(window.V.GAME_CONFIG))")
+    assert shown == {
+        "gacha": {"cost": doc["gacha"]["cost"], "pityThreshold": doc["gacha"]["pity_threshold"]},
+        "rps": {"winCents": doc["rps"]["win_cents"]},
+    }
+
+
+def test_a_config_with_a_changed_paytable_does_not_verify(page: Any) -> None:
+    """The server's rounds checked against a config whose slot paytable differs (each
+    pay one hundredth higher, served in place of the real document): every winning
+    spin is a mismatch naming the pays, and spins without a line still verify — the
+    paytable the module derives with is the one it fetched."""
+    doc_holder: dict[str, Any] = {}
+
+    def tamper(route: Any) -> None:
+        doc = route.fetch().json()
+        for pays in doc["slot"]["paytable"].values():
+            pays["two_cents"] += 1
+            pays["three_cents"] += 1
+        doc_holder["doc"] = doc
+        route.fulfill(json=doc)
+
+    page.route(f"**{CONFIG_PATH}", tamper)
+    _open(page)
+    loaded = _load_config(page)
+    assert loaded == doc_holder["doc"]
+    assert loaded["slot"]["paytable"]["seven"]["three_cents"] == (
+        config.DEFAULT_SLOT.pay_cents["seven"][1] + 1
+    )
+    rounds = [r for r in _rounds(99, 40) if r["game_type"] == "slot"]
+    won = [r for r in rounds if r["detail"]["lines"]]
+    blank = [r for r in rounds if not r["detail"]["lines"]]
+    assert won and blank
+    results = _verify_all(page, won + blank)
+    for v in results[: len(won)]:
+        assert v["ok"] is False and v["commitmentOk"] is True
+        assert v["text"].startswith("mismatch: ")
+        assert {"lines", "multiplier"} <= set(v["fields"])
+    assert all(v["ok"] for v in results[len(won) :])
 
 
 def test_tampered_rounds_and_wrong_seeds_do_not_verify(verify_page: Any) -> None:

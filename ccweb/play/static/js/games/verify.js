@@ -12,54 +12,69 @@
 //
 // Every step uses the same IEEE operations as the Python code (u * n for a small
 // integer n is exact), or integers (the crash point uses BigInt), so the results
-// match bit for bit. GAME_CONFIG copies the server's calibrated default configs
-// (ccweb/games/config.py); tests/browser/test_verify_js.py fails when they drift apart.
+// match bit for bit.
+//
+// The games' parameters (reel strips, paytable, paylines, gacha rarities and pity, the
+// rps pays, the crash edge) are not copied here: loadGameConfig() fetches them once per
+// page from GET /api/games/config (public), and every derivation takes that document.
+// Its shape, with multipliers in integer hundredths of the bet:
+//   {version, slot: {rows, strips: [[symbol…]×3], paylines, paytable: {sym: {two_cents, three_cents}}},
+//    gacha: {cost, pity_threshold, rarities: [{name, weight, value, bonus_items, item_ids}]},
+//    rps: {choices, beats, win_cents, draw_cents}, crash: {edge_bp}}
 
 const TWO_POW_32 = 2 ** 32;
+const CONFIG_PATH = "/api/games/config";
 
+// Display-only values for the gacha and rps panels (games/gacha.js, games/rps.js read
+// them synchronously when the games view is built). Verification never reads this;
+// tests/browser/test_verify_js.py checks it against the fetched config. Remove it once
+// those panels take their texts from loadGameConfig().
 export const GAME_CONFIG = Object.freeze({
-  slot: {
-    strips: [
-      "C7LBCLOXBCLOCBLCXOLCOBCL7CXO",
-      "CXLCOXCLBCOL7CBOLCOLC7BCLXOB",
-      "BOCLOCLOCLBCXLBOCX7OC7LCBLCX",
-    ],
-    symbols: { C: "cherry", L: "lemon", O: "orange", B: "bell", X: "bar", 7: "seven" },
-    // [two from the left, three of a kind] in hundredths of the total bet
-    payCents: {
-      cherry: [62, 124],
-      lemon: [62, 186],
-      orange: [62, 249],
-      bell: [74, 373],
-      bar: [99, 621],
-      seven: [186, 1488],
-    },
-    // the row (0 = top) taken on reels 1, 2, 3
-    paylines: [
-      [1, 1, 1],
-      [0, 0, 0],
-      [2, 2, 2],
-      [0, 1, 2],
-      [2, 1, 0],
-    ],
-    rows: 3,
-  },
-  gacha: {
-    cost: 100,
-    pityThreshold: 60,
-    // lowest first; the last tier is the pity tier
-    rarities: [
-      { name: "common", weight: 7000, value: 40, itemIds: [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008], bonusItems: 0 },
-      { name: "rare", weight: 2300, value: 120, itemIds: [2001, 2002, 2003, 2004, 2005, 2006], bonusItems: 0 },
-      { name: "epic", weight: 600, value: 320, itemIds: [3001, 3002, 3003, 3004], bonusItems: 2 },
-      { name: "legendary", weight: 100, value: 1000, itemIds: [4001, 4002], bonusItems: 0 },
-    ],
-  },
-  rps: { winCents: 188, drawCents: 100, choices: ["rock", "paper", "scissors"] },
-  crash: { edgeBp: 400 },
+  gacha: Object.freeze({ cost: 100, pityThreshold: 60 }),
+  rps: Object.freeze({ winCents: 188 }),
 });
 
-const BEATS = { rock: "scissors", paper: "rock", scissors: "paper" };
+let loading = null; // the promise of this page's config document
+
+/** Check that a config document has what the derivations read; returns it. */
+export function checkGameConfig(doc) {
+  const ok =
+    doc &&
+    typeof doc.version === "string" &&
+    doc.slot && Array.isArray(doc.slot.strips) && Array.isArray(doc.slot.paylines) && doc.slot.paytable && Number.isInteger(doc.slot.rows) &&
+    doc.gacha && Array.isArray(doc.gacha.rarities) && Number.isInteger(doc.gacha.cost) && Number.isInteger(doc.gacha.pity_threshold) &&
+    doc.rps && Array.isArray(doc.rps.choices) && doc.rps.beats && Number.isInteger(doc.rps.win_cents) && Number.isInteger(doc.rps.draw_cents) &&
+    doc.crash && Number.isInteger(doc.crash.edge_bp);
+  if (!ok) throw new Error("the games' configuration from the server is incomplete");
+  return doc;
+}
+
+/**
+ * The games' configuration, fetched once per page through `api.get` (the client's
+ * Api; the endpoint needs no token). A failed fetch is not cached: the next call
+ * tries again. Resolves to the document, rejects with an Error saying why.
+ */
+export function loadGameConfig(api) {
+  if (!loading) {
+    loading = api.get(CONFIG_PATH).then((res) => {
+      if (!res.ok) {
+        const why = (res.error && res.error.message) || `HTTP ${res.status}`;
+        throw new Error(`could not load the games' configuration (${why})`);
+      }
+      return Object.freeze(checkGameConfig(res.data));
+    });
+    loading.catch(() => {
+      loading = null;
+    });
+  }
+  return loading;
+}
+
+function need(cfg, game) {
+  if (!cfg) throw new Error(`no ${game} configuration: load it with loadGameConfig() first`);
+  return cfg;
+}
+
 const encoder = new TextEncoder();
 
 function subtle() {
@@ -121,13 +136,14 @@ function outcomeOf(bet, payout) {
 // --- the four engines (each takes the round's floats and the player's inputs) --------
 
 function slotWindow(cfg, stops) {
-  return cfg.strips.map((codes, reel) => {
-    const strip = Array.from(codes, (c) => cfg.symbols[c]);
-    return Array.from({ length: cfg.rows }, (_, r) => strip[(stops[reel] + r) % strip.length]);
-  });
+  return cfg.strips.map((strip, reel) =>
+    Array.from({ length: cfg.rows }, (_, r) => strip[(stops[reel] + r) % strip.length]),
+  );
 }
 
-export function slotOutcome(floats, { bet }, cfg = GAME_CONFIG.slot) {
+/** A spin from floats 0-2; `cfg` is the config document's `slot`. */
+export function slotOutcome(floats, { bet }, cfg) {
+  need(cfg, "slot");
   const stops = cfg.strips.map((s, i) => Math.floor(floats[i] * s.length) % s.length);
   const reels = slotWindow(cfg, stops);
   const lines = [];
@@ -136,7 +152,8 @@ export function slotOutcome(floats, { bet }, cfg = GAME_CONFIG.slot) {
     const [a, b, c] = [reels[0][rows[0]], reels[1][rows[1]], reels[2][rows[2]]];
     if (a !== b) return;
     const count = b === c ? 3 : 2;
-    const cents = cfg.payCents[a][count === 3 ? 1 : 0];
+    const pays = cfg.paytable[a];
+    const cents = pays ? (count === 3 ? pays.three_cents : pays.two_cents) : 0;
     if (cents) {
       lines.push({ line: index, rows: [...rows], symbol: a, count, multiplier: cents / 100 });
       total += cents;
@@ -146,7 +163,9 @@ export function slotOutcome(floats, { bet }, cfg = GAME_CONFIG.slot) {
   return { bet, payout, outcome: outcomeOf(bet, payout), reels, stops, lines, multiplier: total / 100 };
 }
 
-export function gachaOutcome(floats, { count, pityBefore }, cfg = GAME_CONFIG.gacha) {
+/** 1 or 10 pulls from floats 2i (tier) and 2i + 1 (item); `cfg` is the document's `gacha`. */
+export function gachaOutcome(floats, { count, pityBefore }, cfg) {
+  need(cfg, "gacha");
   const cumulative = [];
   let sum = 0;
   for (const r of cfg.rarities) cumulative.push((sum += r.weight));
@@ -156,16 +175,16 @@ export function gachaOutcome(floats, { count, pityBefore }, cfg = GAME_CONFIG.ga
   for (let i = 0; i < count; i += 1) {
     const uTier = floats[2 * i];
     const uItem = floats[2 * i + 1];
-    const forced = counter >= cfg.pityThreshold - 1;
+    const forced = counter >= cfg.pity_threshold - 1;
     let tier = top;
     if (!forced) {
       const t = Math.floor(uTier * sum) % sum;
       tier = cumulative.findIndex((c) => c > t); // bisect_right
     }
     const rarity = cfg.rarities[tier];
-    const index = Math.floor(uItem * rarity.itemIds.length) % rarity.itemIds.length;
-    const value = rarity.value + (index < rarity.bonusItems ? 1 : 0);
-    items.push({ item_id: rarity.itemIds[index], rarity: rarity.name, value, guaranteed: forced });
+    const index = Math.floor(uItem * rarity.item_ids.length) % rarity.item_ids.length;
+    const value = rarity.value + (index < rarity.bonus_items ? 1 : 0);
+    items.push({ item_id: rarity.item_ids[index], rarity: rarity.name, value, guaranteed: forced });
     counter = tier === top ? 0 : counter + 1;
   }
   const bet = cfg.cost * count;
@@ -178,28 +197,33 @@ export function gachaOutcome(floats, { count, pityBefore }, cfg = GAME_CONFIG.ga
     items,
     pity_before: pityBefore,
     pity: counter,
-    pulls_to_guarantee: Math.max(cfg.pityThreshold - counter, 1),
+    pulls_to_guarantee: Math.max(cfg.pity_threshold - counter, 1),
   };
 }
 
-export function rpsOutcome(floats, { bet, choice }, cfg = GAME_CONFIG.rps) {
-  const house = cfg.choices[Math.floor(floats[0] * 3) % 3];
+/** The house's hand from float 0; `cfg` is the document's `rps`. */
+export function rpsOutcome(floats, { bet, choice }, cfg) {
+  need(cfg, "rps");
+  const n = cfg.choices.length;
+  const house = cfg.choices[Math.floor(floats[0] * n) % n];
   let cents = 0;
-  if (choice === house) cents = cfg.drawCents;
-  else if (BEATS[choice] === house) cents = cfg.winCents;
+  if (choice === house) cents = cfg.draw_cents;
+  else if (cfg.beats[choice] === house) cents = cfg.win_cents;
   const payout = pay(bet, cents);
   return { bet, payout, outcome: outcomeOf(bet, payout), choice, house_choice: house, multiplier: cents / 100 };
 }
 
-/** The crash point in hundredths for the round's first uint32 `k` (exact integers). */
-export function crashPointCents(k, cfg = GAME_CONFIG.crash) {
-  const keep = BigInt(10000 - cfg.edgeBp);
+/** The crash point in hundredths for the round's first uint32 `k` (exact integers);
+ *  `cfg` is the document's `crash`. */
+export function crashPointCents(k, cfg) {
+  need(cfg, "crash");
+  const keep = BigInt(10000 - cfg.edge_bp);
   const den = BigInt(TWO_POW_32);
   const point = (keep * 100n * den) / (10000n * (den - BigInt(k)));
   return Math.max(100, Number(point));
 }
 
-export function crashOutcome(ints, { bet, autoCashout }, cfg = GAME_CONFIG.crash) {
+export function crashOutcome(ints, { bet, autoCashout }, cfg) {
   const target = Math.round(autoCashout * 100);
   const point = crashPointCents(ints[0], cfg);
   const won = target <= point;
@@ -235,22 +259,24 @@ export function floatsNeeded(gameType, detail) {
  * Derive a round's outcome from the seeds. `round` is a row of
  * GET /api/games/rounds/recent: {game_type, bet, nonce, client_seed, detail}; the
  * player's inputs (bet, choice, count, auto_cashout, the gacha pity counter before the
- * round) are taken from it, the outcome is computed.
+ * round) are taken from it, the outcome is computed with `config` (the document of
+ * loadGameConfig()).
  */
-export async function deriveOutcome(round, serverSeed) {
+export async function deriveOutcome(round, serverSeed, config) {
+  if (!config) throw new Error("no games configuration: load it with loadGameConfig() first");
   const detail = round.detail || {};
   const n = floatsNeeded(round.game_type, detail);
   const ints = await roundInts(serverSeed, round.client_seed, round.nonce, n);
   const floats = ints.map((k) => k / TWO_POW_32);
   switch (round.game_type) {
     case "slot":
-      return slotOutcome(floats, { bet: round.bet });
+      return slotOutcome(floats, { bet: round.bet }, config.slot);
     case "gacha":
-      return gachaOutcome(floats, { count: Number(detail.count), pityBefore: Number(detail.pity_before) });
+      return gachaOutcome(floats, { count: Number(detail.count), pityBefore: Number(detail.pity_before) }, config.gacha);
     case "rps":
-      return rpsOutcome(floats, { bet: round.bet, choice: detail.choice });
+      return rpsOutcome(floats, { bet: round.bet, choice: detail.choice }, config.rps);
     case "crash":
-      return crashOutcome(ints, { bet: round.bet, autoCashout: Number(detail.auto_cashout) });
+      return crashOutcome(ints, { bet: round.bet, autoCashout: Number(detail.auto_cashout) }, config.crash);
     default:
       throw new Error(`unknown game type ${round.game_type}`);
   }
@@ -283,14 +309,15 @@ function show(value) {
 }
 
 /**
- * Verify a recorded round against a revealed server seed.
+ * Verify a recorded round against a revealed server seed, deriving with `config` (the
+ * games' configuration from loadGameConfig()).
  * Returns {ok, commitmentOk, seedHash, derived, mismatches: [{field, recorded, derived}]}.
  * The round's top-level payout and outcome are checked as well as its detail.
  */
-export async function verifyRound(round, serverSeed) {
+export async function verifyRound(round, serverSeed, config) {
   const seedHash = await sha256Hex(serverSeed);
   const commitmentOk = seedHash === String(round.server_seed_hash || "").toLowerCase();
-  const derived = await deriveOutcome(round, serverSeed);
+  const derived = await deriveOutcome(round, serverSeed, config);
   const detail = round.detail || {};
   const mismatches = [];
   for (const field of COMPARED[round.game_type]) {

@@ -5,10 +5,12 @@
 // sha256(revealed seed) must equal the hash the round was committed to, and the outcome
 // derived from HMAC-SHA256(server seed, "client_seed:nonce[:k]") must equal the
 // recorded one. A round's seed is secret until the player rotates; such a round is
-// offered a "rotate and verify".
+// offered a "rotate and verify". The games' parameters the derivation needs (reel
+// strips, paytable, rarities, pity, crash edge) come from GET /api/games/config,
+// fetched once per page (loadGameConfig) — the same document any third party can read.
 
 import { ensureStyles } from "../games/styles.js";
-import { describeVerification, summary, verifyRound } from "../games/verify.js";
+import { describeVerification, loadGameConfig, summary, verifyRound } from "../games/verify.js";
 
 const ROUNDS_LIMIT = 20;
 const REVEALED_LIMIT = 100;
@@ -170,7 +172,8 @@ export function mount(root, ctx) {
     if (button) button.disabled = true;
     setVerdict("pending", `Verifying round #${round.round_id}…`, round.round_id);
     try {
-      const result = await verifyRound(round, seed);
+      const gameConfig = await loadGameConfig(ctx.api);
+      const result = await verifyRound(round, seed, gameConfig);
       if (!alive) return;
       const text = describeVerification(result, round);
       const details = el(
@@ -184,6 +187,8 @@ export function mount(root, ctx) {
         el("dd", {}, el("code", {}, round.server_seed_hash)),
         el("dt", {}, "client seed : nonce"),
         el("dd", {}, el("code", {}, `${round.client_seed}:${round.nonce}`)),
+        el("dt", {}, "game config"),
+        el("dd", {}, el("code", { testid: "fairness-config-version", title: "version of GET /api/games/config the outcome was derived with" }, gameConfig.version)),
         el("dt", {}, "derived"),
         el("dd", {}, summary(round.game_type, result.derived)),
       );
@@ -284,6 +289,7 @@ export function mount(root, ctx) {
     ),
   );
   reload();
+  loadGameConfig(ctx.api).catch(() => {}); // early, so the first Verify need not wait (a failure is retried then)
 
   return () => {
     alive = false;
