@@ -3,15 +3,23 @@
 // its gold value, so the round's payout is the sum of the items.
 
 import { outcomeWord, signedGold } from "./runner.js";
-import { GAME_CONFIG } from "./verify.js";
+import { loadGameConfig } from "./verify.js";
 
 export const RARITY_LABELS = { common: "Common", rare: "Rare", epic: "Epic", legendary: "Legendary" };
 
 export function create(ctx, runner) {
   const el = ctx.el;
-  const cost = GAME_CONFIG.gacha.cost;
-  const pull1 = el("button", { testid: "gacha-pull", type: "button", class: "btn" }, `Pull ×1 (${cost} gold)`);
-  const pull10 = el("button", { testid: "gacha-pull-10", type: "button", class: "btn" }, `Pull ×10 (${(cost * 10).toLocaleString()} gold)`);
+  const pull1 = el("button", { testid: "gacha-pull", type: "button", class: "btn" }, "Pull ×1");
+  const pull10 = el("button", { testid: "gacha-pull-10", type: "button", class: "btn" }, "Pull ×10");
+  const help = el("p", { class: "game-help" }, "Each pull returns an item worth its gold value: common, rare, epic or legendary. A legendary is guaranteed after a run of pulls without one.");
+  // the price and the pity come from GET /api/games/config (fetched once per page)
+  loadGameConfig(ctx.api)
+    .then(({ gacha: { cost, pity_threshold: pity } }) => {
+      pull1.textContent = `Pull ×1 (${cost} gold)`;
+      pull10.textContent = `Pull ×10 (${(cost * 10).toLocaleString()} gold)`;
+      help.textContent = `Each pull costs ${cost} gold and returns an item worth its gold value: common, rare, epic or legendary. A legendary is guaranteed at least every ${pity} pulls.`;
+    })
+    .catch(() => {}); // the texts without numbers stay
   const results = el("ol", { class: "gacha-results", testid: "gacha-results", "aria-label": "Pulled items" });
   const pity = el("p", { class: "gacha-pity", testid: "gacha-pity" });
 
@@ -52,11 +60,7 @@ export function create(ctx, runner) {
   const panel = el(
     "div",
     { class: "card game-panel game-gacha" },
-    el(
-      "p",
-      { class: "game-help" },
-      `Each pull costs ${cost} gold and returns an item worth its gold value: common, rare, epic or legendary. A legendary is guaranteed at least every ${GAME_CONFIG.gacha.pityThreshold} pulls.`,
-    ),
+    help,
     el("div", { class: "game-controls" }, pull1, pull10),
     pity,
     results,

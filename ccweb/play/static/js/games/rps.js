@@ -1,9 +1,9 @@
 // Rock-paper-scissors against a house that picks uniformly at random
-// (ccweb/games/engines/rps.py): a win pays ×1.88, a draw returns the bet.
+// (ccweb/games/engines/rps.py): a win pays the configured multiplier, a draw returns the bet.
 
 import { handIcon } from "./icons.js";
 import { betInput, outcomeWord, signedGold } from "./runner.js";
-import { GAME_CONFIG } from "./verify.js";
+import { loadGameConfig } from "./verify.js";
 
 export const HANDS = ["rock", "paper", "scissors"];
 
@@ -55,11 +55,17 @@ export function create(ctx, runner) {
     onSuccess,
   });
 
-  const win = (GAME_CONFIG.rps.winCents / 100).toFixed(2);
+  const help = el("p", { class: "game-help" }, "Pick a hand. A win pays a multiple of your bet, a draw gives it back.");
+  // the win multiplier comes from GET /api/games/config (fetched once per page)
+  loadGameConfig(ctx.api)
+    .then(({ rps: { win_cents: win } }) => {
+      help.textContent = `Pick a hand. A win pays ×${(win / 100).toFixed(2)} your bet, a draw gives it back.`;
+    })
+    .catch(() => {}); // the text without the number stays
   const panel = el(
     "div",
     { class: "card game-panel game-rps" },
-    el("p", { class: "game-help" }, `Pick a hand. A win pays ×${win} your bet, a draw gives it back.`),
+    help,
     el("div", { class: "rps-board" }, el("div", {}, el("span", { class: "rps-who" }, "You"), mine), el("span", { class: "rps-vs" }, "vs"), el("div", {}, el("span", { class: "rps-who" }, "House"), house)),
     el("div", { class: "game-controls" }, bet.field, el("div", { class: "rps-choices", role: "group", "aria-label": "Your hand" }, ...buttons)),
   );

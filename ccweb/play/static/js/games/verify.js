@@ -25,15 +25,6 @@
 const TWO_POW_32 = 2 ** 32;
 const CONFIG_PATH = "/api/games/config";
 
-// Display-only values for the gacha and rps panels (games/gacha.js, games/rps.js read
-// them synchronously when the games view is built). Verification never reads this;
-// tests/browser/test_verify_js.py checks it against the fetched config. Remove it once
-// those panels take their texts from loadGameConfig().
-export const GAME_CONFIG = Object.freeze({
-  gacha: Object.freeze({ cost: 100, pityThreshold: 60 }),
-  rps: Object.freeze({ winCents: 188 }),
-});
-
 let loading = null; // the promise of this page's config document
 
 /** Check that a config document has what the derivations read; returns it. */
