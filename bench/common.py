@@ -88,10 +88,14 @@ def ensure_wrk() -> str:
 
 @contextmanager
 def server(
-    extra_env: dict[str, str] | None = None, worker: bool = False, worker_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] | None = None,
+    worker: bool = False,
+    worker_args: tuple[str, ...] = (),
+    lanes: bool = False,
 ) -> Iterator[str]:
     """Run ``python -m ccweb.server`` on a free port (and ``python -m worker`` beside it,
-    as in production, when ``worker``)."""
+    as in production, when ``worker``; with ``lanes``, two workers as ``make run`` starts
+    them: ``--lane live`` at normal priority and ``--lane bulk`` at CC_WORKER_NICE)."""
     port = free_port()
     env = {
         **os.environ,
@@ -103,20 +107,25 @@ def server(
         **(extra_env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "ccweb.server"], cwd=ROOT, env=env)
-    side = (
-        subprocess.Popen([sys.executable, "-m", "worker", *worker_args], cwd=ROOT, env=env)
-        if worker
-        else None
-    )
+    workers = []
+    if worker and lanes:
+        live = {**env, "CC_WORKER_NICE": "0"}
+        workers.append(_worker([*worker_args, "--lane", "live"], live))
+        workers.append(_worker([*worker_args, "--lane", "bulk"], env))
+    elif worker:
+        workers.append(_worker(list(worker_args), env))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, 100)
         yield base
     finally:
-        for p in (proc, side):
-            if p is not None:
-                p.terminate()
-                p.wait(timeout=10)
+        for p in (proc, *workers):
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def _worker(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "worker", *args], cwd=ROOT, env=env)
 
 
 def wait_healthy(base: str, attempts: int) -> bool:

@@ -67,6 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--spawn-rate", type=float, default=_env_int("LOADTEST_SPAWN_RATE", 10))
     p.add_argument("--duration", type=int, default=_env_int("LOADTEST_DURATION", 120))
     p.add_argument("--web-processes", type=int, default=_env_int("CC_WEB_PROCESSES", 2))
+    p.add_argument(
+        "--worker-lanes",
+        type=int,
+        choices=(0, 1),
+        default=_env_int("LOADTEST_WORKER_LANES", 0),
+        help="1: two workers (--lane live at nice 0, --lane bulk at CC_WORKER_NICE)",
+    )
     p.add_argument("--think", default=os.environ.get("LOADTEST_THINK_S", "1,3"))
     p.add_argument(
         "--socket-share", type=float, default=float(os.environ.get("LOADTEST_SOCKET_SHARE", 0.5))
@@ -97,12 +104,17 @@ def system(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         sys.exit(f"loadtest: nothing answers at {args.host}")
     print(
         f"loadtest: no server at {args.host}; starting one: fresh seeded database,"
-        f" {args.web_processes} web processes + 1 worker",
+        f" {args.web_processes} web processes + "
+        + ("2 workers (live, bulk lanes)" if args.worker_lanes else "1 worker"),
         flush=True,
     )
     with (
         fresh_run(),
-        server({"CC_WEB_PROCESSES": str(args.web_processes)}, worker=True) as base,
+        server(
+            {"CC_WEB_PROCESSES": str(args.web_processes)},
+            worker=True,
+            lanes=bool(args.worker_lanes),
+        ) as base,
     ):
         print(f"loadtest: system up at {base}", flush=True)
         yield base, os.environ["DATABASE_URL"]
@@ -296,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 "spawn_rate": args.spawn_rate,
                 "duration_s": args.duration,
                 "web_processes": args.web_processes,
+                "worker_lanes": args.worker_lanes,
                 "think_s": args.think,
                 "socket_share": args.socket_share,
                 "signup_share": args.signup_share,

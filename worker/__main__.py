@@ -1,8 +1,11 @@
-"""``python -m worker [--group NAME|all] [--burst] [--no-relay]``
+"""``python -m worker [--group NAME|all] [--lane all|live|bulk] [--burst] [--no-relay]``
 
 Runs the outbox relay and one thread per consumer group. The first SIGTERM/SIGINT lets
 every thread finish its current batch and exit; a second one exits immediately.
-``--burst`` processes what is there and exits (tests, one-off catch-up).
+``--burst`` processes what is there and exits (tests, one-off catch-up). ``--lane``
+splits the groups over two processes: ``live`` (the relay and the groups a person waits
+for) and ``bulk`` (the rest, and the scheduled jobs), so the bulk one can be niced
+without delaying pushes (worker/handlers/__init__.py).
 
 Store outages are waited out inside each thread (:mod:`worker.runner`). Anything else
 that escapes a thread stops the whole process with exit code 3 once the other threads
@@ -30,7 +33,7 @@ from ccweb.metrics import instrument_engine
 from ccweb.quality.jobs import run_scheduled
 from ccweb.redis_client import get_redis
 from ccweb.segments.jobs import run_scheduled as segment_batches
-from worker.handlers import BATCH, GROUPS, LINGER_MS, SINK_GROUPS, groups
+from worker.handlers import BATCH, GROUPS, LANES, LINGER_MS, SINK_GROUPS, groups, in_lane
 from worker.relay import run_relay
 from worker.runner import GroupConsumer
 from worker.trim import trim_streams
@@ -46,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", default="all", choices=["all", *GROUPS, *SINK_GROUPS])
     parser.add_argument("--burst", action="store_true", help="drain and exit")
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay")
+    parser.add_argument(
+        "--lane",
+        default="all",
+        choices=LANES,
+        help="live: relay + the groups a person waits for; bulk: the rest and the"
+        " scheduled jobs (worker/handlers/__init__.py); all: both",
+    )
     parser.add_argument("--consumer", default=None, help="consumer name (default host-pid)")
     args = parser.parse_args(argv)
 
@@ -86,20 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     enabled = groups(settings)
     if args.group != "all" and args.group not in enabled:
         parser.error(f"group {args.group}: its sink is not configured")
-    names = list(enabled) if args.group == "all" else [args.group]
+    names = [n for n in enabled if in_lane(n, args.lane)] if args.group == "all" else [args.group]
     consumers = [
         GroupConsumer(client, settings, n, enabled[n], consumer, LINGER_MS.get(n), BATCH.get(n))
         for n in names
     ]
     for c in consumers:
         c.ensure_groups()  # all groups exist before anything trims behind them
-    if args.burst and not args.no_relay:  # publish everything first, then drain
+    if args.burst and not args.no_relay and args.lane != "bulk":  # publish first, then drain
         run_relay(client, settings, stop, burst=True)
     died: list[str] = []
     threads = [supervised(c.group, c.run, stop, died, stop, args.burst) for c in consumers]
-    if not args.no_relay and not args.burst:
+    relay = not args.no_relay and args.lane != "bulk"
+    if relay and not args.burst:
         threads.append(supervised("relay", run_relay, stop, died, client, settings, stop))
-    if args.group == "all" and not args.burst:
+    if args.group == "all" and args.lane != "live" and not args.burst:
         # data-quality checks every CC_DQ_INTERVAL_S (ccweb/quality/jobs.py; a failed run
         # is logged and counted, never fatal)
         threads.append(supervised("data-quality", run_scheduled, stop, died, settings, stop))

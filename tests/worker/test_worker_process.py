@@ -22,6 +22,7 @@ from tests.worker._support import (
     group_info,
     outbox_rows,
     pending_total,
+    user_stream,
 )
 
 
@@ -105,3 +106,40 @@ def test_running_worker_processes_new_events_and_stops_gracefully_on_sigterm(
     assert "Traceback" not in proc.log_path.read_text()
     assert pending_total(rds, settings) == 0
     assert activity_events(user_id) == 2
+
+
+def _consumer_pids(rds, stream: str, group: str) -> set[int]:  # type: ignore[no-untyped-def]
+    """Pids of the consumers (named ``<host>-<pid>``) that read ``group`` on ``stream``."""
+    names = [c["name"] for c in rds.xinfo_consumers(stream, group)]
+    return {int((n.decode() if isinstance(n, bytes) else n).rsplit("-", 1)[1]) for n in names}
+
+
+def test_lanes_split_the_relay_and_groups_between_two_processes(
+    settings, rds, user_id, start_worker
+):
+    """``--lane bulk`` runs no relay and only the groups nobody waits for; ``--lane live``
+    runs the relay and the push/progress groups. Together they process everything one
+    ``all`` worker would, each group in exactly one of them."""
+    effects.FAST_PATH_ENABLED = False  # only a relay can publish
+    bulk = start_worker("--lane", "bulk", CC_WORKER_BLOCK_MS="200")
+    emit_event(user_id)
+    time.sleep(3)  # several relay periods and its grace: nothing may publish it
+    assert bulk.poll() is None
+    assert pending_count() == 1 and activity_events(user_id) == 0
+
+    live = start_worker("--lane", "live", CC_WORKER_BLOCK_MS="200")
+    wait_for(lambda: pending_count() == 0, timeout=20, what="the live lane's relay")
+    wait_for(lambda: activity_events(user_id) == 1, what="the bulk lane's activity group")
+    stream = user_stream(settings, user_id)
+    groups = {
+        g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
+        for g in rds.xinfo_groups(stream)
+    }
+    assert {"activity", "progress", "realtime", "segments"} <= groups
+    wait_for(
+        lambda: _consumer_pids(rds, stream, "progress") == {live.pid}, what="live reads progress"
+    )
+    assert _consumer_pids(rds, stream, "realtime") == {live.pid}
+    assert _consumer_pids(rds, stream, "activity") == {bulk.pid}
+    assert _consumer_pids(rds, stream, "segments") == {bulk.pid}
+    assert bulk.poll() is None and live.poll() is None

@@ -48,6 +48,22 @@ LINGER_MS: dict[str, int] = {
 # 4 300/s, 1 000 no faster).
 BATCH: dict[str, int] = {"kafka": 500, "analytics": 5000}
 
+# Lanes (``python -m worker --lane live|bulk``): the groups a person waits for — a push,
+# an event's progress bar — run in the ``live`` lane together with the outbox relay
+# (every event passes it), at normal CPU priority; everything else (DAU, segments, the
+# sinks, the scheduled jobs) runs in the ``bulk`` lane, which may be niced. In one process
+# both compete for one interpreter lock and one niceness: at 500 players the niced
+# single worker let gameplay → progress visible reach 680 ms p95, while un-nicing it
+# took the CPU from the requests instead (loadtests/RESULTS.md). ``all`` (the default)
+# runs both lanes in one process.
+LIVE_GROUPS = (progress.GROUP, realtime.GROUP)
+LANES = ("all", "live", "bulk")
+
+
+def in_lane(group: str, lane: str) -> bool:
+    return lane == "all" or (group in LIVE_GROUPS) == (lane == "live")
+
+
 # sink group → (module under worker.handlers, the setting that enables it)
 SINK_GROUPS: dict[str, tuple[str, str]] = {
     "kafka": ("kafka", "kafka_bootstrap_servers"),
