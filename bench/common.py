@@ -21,21 +21,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def fresh_run(redis_prefix: bool = True) -> Iterator[str]:
+def fresh_run(redis_prefix: bool = True, clickhouse: bool = False) -> Iterator[str]:
     """Run a benchmark on a database of its own (created, migrated and seeded now, dropped
     afterwards) and, unless told otherwise, its own Redis key prefix: results must not
     depend on what earlier runs left in the dev database (a 600 000-row outbox, dead
     tuples on the hot rows), and two databases' player ids must never share cached
     views. Sets ``DATABASE_URL``/``CC_REDIS_PREFIX`` for this process and the servers it
-    starts."""
+    starts. With ``clickhouse`` (and ``CLICKHOUSE_URL`` set) the ClickHouse database is a
+    fresh one too: the KPI queries and ClickHouse's merges cost more with every run's
+    events left in a shared one (KPI p95 36 → ~90 ms and ClickHouse 5 → 14 % of a core over
+    a dozen load tests, loadtests/RESULTS.md)."""
     import psycopg2
     import redis
 
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/casino")
     tag = uuid.uuid4().hex[:8]
     name = f"cc_bench_{tag}"
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CC_REDIS_PREFIX")}
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CC_REDIS_PREFIX", "CLICKHOUSE_URL")}
     os.environ["DATABASE_URL"] = _with_database(base, name)
+    ch_base = os.environ.get("CLICKHOUSE_URL") or ""
+    if clickhouse and ch_base:
+        os.environ["CLICKHOUSE_URL"] = _with_database(ch_base, name)  # created by setup
     if redis_prefix:
         os.environ["CC_REDIS_PREFIX"] = f"ccbench{tag}"
     try:
@@ -62,6 +68,10 @@ def fresh_run(redis_prefix: bool = True) -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+        if clickhouse and ch_base:
+            from ccweb.analytics.clickhouse import new_client
+
+            new_client(ch_base, database="default").execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 def _with_database(url: str, name: str) -> str:

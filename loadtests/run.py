@@ -109,7 +109,7 @@ def system(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         flush=True,
     )
     with (
-        fresh_run(),
+        fresh_run(clickhouse=True),
         server(
             {"CC_WEB_PROCESSES": str(args.web_processes)},
             worker=True,

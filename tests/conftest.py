@@ -170,6 +170,12 @@ def seeded(settings: Settings) -> None:
 @pytest.fixture
 def subprocess_env(settings: Settings) -> dict[str, str]:
     """Environment for running the real entry points (worker, server) against this run."""
+    return process_environment(settings)
+
+
+def process_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a real entry point run against ``settings`` (also used by
+    package-scoped fixtures, which cannot take the function-scoped ``subprocess_env``)."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=settings.database_url,

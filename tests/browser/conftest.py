@@ -61,7 +61,7 @@ import requests
 from sqlalchemy import text
 
 from ccweb.config import Settings, set_settings
-from tests.conftest import reset_process_caches
+from tests.conftest import process_environment, reset_process_caches
 from tests.processes import free_port, log_text, port_open, spawn, stop, wait_for
 from tests.processes import worker_cmd as _worker_cmd
 
@@ -289,19 +289,7 @@ def stack(settings: Settings) -> Iterator[Stack]:
 
     _empty_stores(settings)
     seed()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=settings.database_url,
-        REDIS_URL=settings.redis_url,
-        CC_REDIS_PREFIX=settings.redis_prefix,
-        CC_ENV="test",
-        CC_ARGON2_TIME_COST="1",
-        CC_ARGON2_MEMORY_KIB="1024",
-        CC_LOG_LEVEL="WARNING",
-        KAFKA_BOOTSTRAP_SERVERS="",
-        CLICKHOUSE_URL="",
-    )
-    s = Stack(settings, env)
+    s = Stack(settings, process_environment(settings))
     s.start()
     try:
         wait_for(lambda: s.api("GET", "/ready").status_code == 200, 20, "server ready")
