@@ -95,7 +95,8 @@ def recent_rounds(conn: Connection | Session, user_id: int, limit: int) -> list[
     rows = conn.execute(
         text(
             "SELECT id, game_type, session_id, bet, payout, outcome, server_seed_hash,"
-            " client_seed, nonce, detail, created_at FROM game_rounds WHERE user_id = :u"
+            " client_seed, nonce, detail, config_version, created_at FROM game_rounds"
+            " WHERE user_id = :u"
             " ORDER BY created_at DESC, id DESC LIMIT :limit"
         ),
         {"u": user_id, "limit": limit},
@@ -115,6 +116,7 @@ def recent_rounds(conn: Connection | Session, user_id: int, limit: int) -> list[
                     "client_seed",
                     "nonce",
                     "detail",
+                    "config_version",
                 )
             },
             "created_at": iso(r["created_at"]),

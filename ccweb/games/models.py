@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -121,4 +122,17 @@ class GameRound(Base):
     client_seed: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[int] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # GET /api/games/config?version=… (NULL: played before versions were recorded)
+    config_version: Mapped[str | None] = mapped_column(Text)
+
+
+class GameConfig(Base):
+    """Every games-config document a round was played with, by version (immutable; see
+    :mod:`ccweb.games.config_document`)."""
+
+    __tablename__ = "game_configs"
+
+    version: Mapped[str] = mapped_column(Text, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,11 +10,14 @@ from pydantic import BaseModel, Field
 
 from ccweb.auth.guard import auth_required
 from ccweb.db import autocommit, in_transaction, unit_of_work
-from ccweb.games import config, history, seeds, service
+from ccweb.errors import NotFound
+from ccweb.games import config, config_document, history, seeds, service
+from ccweb.games.config_document import GamesConfigOut
 from ccweb.games.engines import crash, gacha, rps, slot
 from ccweb.games.engines.base import RoundResult, check_bet
 from ccweb.games.errors import GameInputError
 from ccweb.games.schemas import (
+    ConfigQuery,
     CrashIn,
     GachaIn,
     LimitQuery,
@@ -132,123 +132,50 @@ def fairness_revealed(query: LimitQuery) -> Any:
         return {"items": seeds.revealed(conn, g.user_id, query.limit)}
 
 
-class _SlotPayOut(BaseModel):
-    two_cents: int = Field(description="exactly two from the left, in hundredths of the bet")
-    three_cents: int = Field(description="three of a kind, in hundredths of the bet")
-
-
-class _SlotConfigOut(BaseModel):
-    rows: int = Field(description="visible rows; reel c shows strip[(stop + r) % len] in row r")
-    strips: list[list[str]] = Field(description="one strip per reel; stop = floor(u × len)")
-    paylines: list[list[int]] = Field(description="per line, the row (0 = top) on reels 1-3")
-    paytable: dict[str, _SlotPayOut]
-
-
-class _RarityOut(BaseModel):
-    name: str
-    weight: int
-    value: int = Field(description="gold paid for an item of this tier")
-    bonus_items: int = Field(description="the first bonus_items items pay value + 1")
-    item_ids: list[int]
-
-
-class _GachaConfigOut(BaseModel):
-    cost: int = Field(description="gold per pull (the bet is cost × count)")
-    pity_threshold: int = Field(description="a pull with pity ≥ threshold − 1 is the top tier")
-    rarities: list[_RarityOut] = Field(description="lowest first; the last is the pity tier")
-
-
-class _RpsConfigOut(BaseModel):
-    choices: list[str] = Field(description="house hand = choices[floor(u × 3)]")
-    beats: dict[str, str]
-    win_cents: int = Field(description="win pays floor(bet × win_cents / 100)")
-    draw_cents: int
-
-
-class _CrashConfigOut(BaseModel):
-    edge_bp: int = Field(description="house edge in basis points (see the crash engine)")
-
-
-class GamesConfigOut(BaseModel):
-    version: str = Field(description="hash of the parameters below; also the ETag")
-    slot: _SlotConfigOut
-    gacha: _GachaConfigOut
-    rps: _RpsConfigOut
-    crash: _CrashConfigOut
-
-
-@functools.cache
 def games_config_document() -> tuple[str, str]:
-    """``(json_body, version)`` of ``GET /api/games/config``, built once per process:
-    the configs are module constants, so they change only with a deploy.
+    """``(json_body, version)`` of the current ``GET /api/games/config``."""
+    published = config_document.current()
+    return published.body, published.version
 
-    Only what the derivation reads is published (bet limits, cash-out limits and RTP
-    targets are not needed to re-derive a round). Multipliers are integer hundredths,
-    as the engines compute (``config.cents``), so a verifier needs no float rounding.
-    ``version`` is the first 16 hex digits of sha256 over the canonical JSON of the
-    four games (sorted keys, no spaces)."""
-    s, ga, r, c = (
-        config.DEFAULT_SLOT,
-        config.DEFAULT_GACHA,
-        config.DEFAULT_RPS,
-        config.DEFAULT_CRASH,
-    )
-    games = {
-        "slot": {
-            "rows": s.rows,
-            "strips": [list(strip) for strip in s.strips],
-            "paylines": [list(line) for line in s.paylines],
-            "paytable": {
-                sym: {"two_cents": two, "three_cents": three}
-                for sym, (two, three) in s.pay_cents.items()
-            },
-        },
-        "gacha": {
-            "cost": ga.cost,
-            "pity_threshold": ga.pity_threshold,
-            "rarities": [
-                {
-                    "name": t.name,
-                    "weight": t.weight,
-                    "value": t.value,
-                    "bonus_items": t.bonus_items,
-                    "item_ids": list(t.item_ids),
-                }
-                for t in ga.rarities
-            ],
-        },
-        "rps": {
-            "choices": list(rps.CHOICES),
-            "beats": dict(rps.BEATS),
-            "win_cents": config.cents(r.win_multiplier),
-            "draw_cents": config.cents(r.draw_multiplier),
-        },
-        "crash": {"edge_bp": c.edge_bp},
-    }
-    canonical = json.dumps(games, sort_keys=True, separators=(",", ":"))
-    version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    body = GamesConfigOut.model_validate({"version": version, **games})  # the documented shape
-    return body.model_dump_json(), version
+
+_IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @bp.get("/config")
 @doc(
     "The games' parameters a verifier needs to re-derive any round from its seeds"
-    " (public; ETag / If-None-Match → 304; Cache-Control: public, max-age=300)",
+    " (public). Without ``version``: the current ones (ETag / If-None-Match → 304;"
+    " Cache-Control: public, max-age=300). With ``version`` (a round's"
+    " ``config_version``): that stored document, immutable (404 if unknown)",
     response=GamesConfigOut,
+    errors=(400, 404),
 )
-def games_config() -> Response:
+@validate(query=ConfigQuery)
+def games_config(query: ConfigQuery) -> Response:
     """Public, read-only, no ``auth_required``: SPEC §3 promises that a player "can
     recompute every past outcome", and a third party (or a player who is logged out)
     needs the reel strips, paytable, rarities, pity and crash edge as much as the seeds.
     None of it is secret or per player: the same bytes for everyone, so shared caches
-    may keep them for 5 minutes (``public, max-age=300``; the config changes only on a
-    deploy) and revalidate with the ETag (the ``version``).
+    may keep the current document for 5 minutes (``public, max-age=300``; the config
+    changes only on a deploy) and revalidate with the ETag (the ``version``).
 
-    Rounds do not record which config they were played with: the server has exactly one
-    config per deploy and this endpoint serves the current one, so a round played before
-    a deploy that changed a game's parameters no longer verifies against it (recording
-    ``version`` per round and keeping old documents would fix that)."""
+    Every round records the version it was played with (``config_version``) and
+    ``?version=`` serves that document from ``game_configs``, so a round played before a
+    deploy that changed a game's parameters still verifies. A version's document never
+    changes (the version is its hash): cacheable for a year, ``immutable``."""
+    if query.version is not None:
+        with autocommit() as conn:
+            body = config_document.stored(conn, query.version)
+        if body is None:
+            raise NotFound(
+                "no games configuration with this version", details={"version": query.version}
+            )
+        return Response(
+            body,
+            status=200,
+            mimetype="application/json",
+            headers={"ETag": f'"{query.version}"', "Cache-Control": _IMMUTABLE},
+        )
     body, version = games_config_document()
     quoted = f'"{version}"'
     headers = {"ETag": quoted, "Cache-Control": "public, max-age=300"}
@@ -286,8 +213,33 @@ def sessions_recent(query: LimitQuery) -> Any:
         return {"items": history.recent_sessions(conn, g.user_id, query.limit)}
 
 
+class RoundOut(BaseModel):
+    round_id: int
+    game_type: str
+    session_id: int | None
+    bet: int
+    payout: int
+    outcome: str
+    server_seed_hash: str = Field(description="sha256 of the server seed, committed before play")
+    client_seed: str
+    nonce: int
+    detail: dict[str, Any] = Field(description="the engine's outcome (what a verifier compares)")
+    config_version: str | None = Field(
+        description="GET /api/games/config?version=… the round was played with; null for"
+        " rounds from before versions were recorded (verify with the current config)"
+    )
+    created_at: str
+
+
+class RoundsOut(BaseModel):
+    items: list[RoundOut]
+
+
 @bp.get("/rounds/recent")
-@doc("Recent rounds with their fairness inputs (seed hash, client seed, nonce)")
+@doc(
+    "Recent rounds with their fairness inputs (seed hash, client seed, nonce, config version)",
+    response=RoundsOut,
+)
 @auth_required
 @validate(query=LimitQuery)
 def rounds_recent(query: LimitQuery) -> Any:

@@ -45,3 +45,11 @@ class SessionStartIn(Schema):
 
 class LimitQuery(QuerySchema):
     limit: int = Field(default=10, ge=1, le=100)
+
+
+class ConfigQuery(QuerySchema):
+    version: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{16}$",
+        description="a round's config_version (16 lowercase hex digits); omit for the current",
+    )

@@ -35,7 +35,7 @@ from ccweb.db import autocommit
 from ccweb.effects import Effects
 from ccweb.errors import Conflict, FeatureDisabled, NotFound
 from ccweb.flags import service as flags
-from ccweb.games import fairness, round_ids, seed_cache
+from ccweb.games import config_document, fairness, round_ids, seed_cache
 from ccweb.games.engines.base import RoundResult
 from ccweb.idempotency import service as idempotency
 from ccweb.outbox import writer
@@ -51,9 +51,9 @@ _SESSION_STATE = text("SELECT user_id, game_type, ended_at FROM game_sessions WH
 MAX_ATTEMPTS = 4
 
 _ROUND_SQL = """INSERT INTO game_rounds (id, user_id, game_type, session_id, bet, payout, outcome,
-                                     server_seed_hash, client_seed, nonce, detail)
+                                     server_seed_hash, client_seed, nonce, detail, config_version)
     SELECT :r_id, :r_uid, :r_game, :r_sid, :r_bet, :r_payout, :r_outcome, :r_hash, :r_client,
-           :r_nonce, :r_detail
+           :r_nonce, :r_detail, :r_config
     FROM upd RETURNING id"""
 
 _STATS_SQL = """INSERT INTO game_stats (user_id, game_type, total, wins, losses, draws, total_bet,
@@ -84,6 +84,7 @@ def _round_attachments(
     session_id: int | None,
     pity_after: int,
     detail: dict[str, Any],
+    config_version: str,
 ) -> list[Attachment]:
     outcome = result.outcome
     atts = [
@@ -102,6 +103,7 @@ def _round_attachments(
                 "r_client": seed.client_seed,
                 "r_nonce": seed.nonce,
                 "r_detail": detail,
+                "r_config": config_version,
             },
             types={"r_sid": "bigint", "r_detail": "jsonb"},
         ),
@@ -244,7 +246,10 @@ def _settle_round(
     claim: idempotency.Claim | None,
     fx: Effects,
 ) -> dict[str, Any]:
-    """Draw, settle in one statement, and queue the round's effects on ``fx``."""
+    """Draw, settle in one statement, and queue the round's effects on ``fx``. The round
+    records the version of the games' config it was played with; the first round of a
+    version in this process also stores that config document (same statement)."""
+    published = config_document.current()
     result = draw(fairness.floats(seed.server_seed, seed.client_seed, seed.nonce), seed.pity)
     pity_after = int(getattr(result, "pity", seed.pity))
     detail = result.to_dict()
@@ -278,12 +283,17 @@ def _settle_round(
         },
     }
     attachments = [
-        *_round_attachments(user_id, round_id, seed, result, session_id, pity_after, detail),
+        *_round_attachments(
+            user_id, round_id, seed, result, session_id, pity_after, detail, published.version
+        ),
         writer.attachment(round_event, "ob", from_upd=BALANCE_FIELDS),
         writer.attachment(
             level_event, "lu", when="upd.level > upd.old_level", from_upd=_LEVEL_FIELDS
         ),
     ]
+    registration = config_document.registration(published)
+    if registration is not None:
+        attachments.append(registration)
     if claim is not None:
         attachments.append(idempotency.store_attachment(claim, response, _RESPONSE_FIELDS))
     settled = settle(
@@ -299,6 +309,8 @@ def _settle_round(
     )
     if claim is not None:
         claim.completed = True
+    if registration is not None:
+        config_document.registered(published.version)
     seed_cache.put(user_id, replace(seed, nonce=seed.nonce + 1, pity=pity_after))
     level_up = settled.level > settled.old_level
     round_event["payload"].update(settled.state())

@@ -12,8 +12,10 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from ccweb.games import config, fairness, routes
+from ccweb.db import autocommit
+from ccweb.games import config, config_document, fairness
 from ccweb.games.engines import crash, gacha, rps, slot
 from tests.factories import auth_headers, create_user
 
@@ -21,11 +23,12 @@ URL = "/api/games/config"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_document():
-    """The document is built once per process; a test that swaps a config rebuilds it."""
-    routes.games_config_document.cache_clear()
+def _fresh_registry():
+    """The tables were just emptied: forget which config versions this process stored,
+    so each test's first round stores its document again (as a new process would)."""
+    config_document.forget()
     yield
-    routes.games_config_document.cache_clear()
+    config_document.forget()
 
 
 def _configs(doc: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +140,6 @@ def test_a_changed_paytable_changes_version_and_etag(client, monkeypatch):
     pays = dict(s.paytable)
     pays["seven"] = config.SlotPay(three=pays["seven"].three + 1, two=pays["seven"].two)
     monkeypatch.setattr(config, "DEFAULT_SLOT", config.SlotConfig(strips=s.strips, paytable=pays))
-    routes.games_config_document.cache_clear()
 
     new = client.get(URL, headers={"If-None-Match": old_tag})
     assert new.status_code == 200
@@ -167,24 +169,32 @@ def test_configs_rebuilt_from_the_document_reproduce_played_rounds(client):
         "previous_server_seed"
     ]
     doc = client.get(URL).get_json()  # anonymous, as a third-party verifier would
-    cfg = _configs(doc)
     assert len(rounds) == len(plays)
     for r in rounds:
-        rng = fairness.floats(seed, r["client_seed"], r["nonce"])
-        d = r["detail"]
-        if r["game_type"] == "slot":
-            again: Any = slot.play(cfg["slot"], rng, d["bet"])
-        elif r["game_type"] == "gacha":
-            again = gacha.play(cfg["gacha"], rng, d["count"], d["pity_before"])
-        elif r["game_type"] == "rps":
-            u = fairness.digest_floats(fairness.digest(seed, r["client_seed"], r["nonce"]))[0]
-            house = doc["rps"]["choices"][int(u * 3) % 3]  # the engine's CHOICES are published
-            assert house == d["house_choice"]
-            again = rps.play(cfg["rps"], rng, d["bet"], d["choice"])
-        else:
-            again = crash.play(cfg["crash"], rng, d["bet"], d["auto_cashout"])
-        assert json.loads(json.dumps(again.to_dict())) == d
-        assert (again.payout, again.outcome) == (r["payout"], r["outcome"])
+        _assert_rederives(r, seed, doc)
+
+
+def _rederive(r: dict[str, Any], seed: str, doc: dict[str, Any]) -> Any:
+    """Round ``r`` drawn again by the server's engines fed only the document ``doc``."""
+    cfg = _configs(doc)
+    rng = fairness.floats(seed, r["client_seed"], r["nonce"])
+    d = r["detail"]
+    if r["game_type"] == "slot":
+        return slot.play(cfg["slot"], rng, d["bet"])
+    if r["game_type"] == "gacha":
+        return gacha.play(cfg["gacha"], rng, d["count"], d["pity_before"])
+    if r["game_type"] == "rps":
+        u = fairness.digest_floats(fairness.digest(seed, r["client_seed"], r["nonce"]))[0]
+        house = doc["rps"]["choices"][int(u * 3) % 3]  # the engine's CHOICES are published
+        assert house == d["house_choice"]
+        return rps.play(cfg["rps"], rng, d["bet"], d["choice"])
+    return crash.play(cfg["crash"], rng, d["bet"], d["auto_cashout"])
+
+
+def _assert_rederives(r: dict[str, Any], seed: str, doc: dict[str, Any]) -> None:
+    again = _rederive(r, seed, doc)
+    assert json.loads(json.dumps(again.to_dict())) == r["detail"]
+    assert (again.payout, again.outcome) == (r["payout"], r["outcome"])
 
 
 def test_openapi_documents_a_public_endpoint(client):
@@ -192,3 +202,106 @@ def test_openapi_documents_a_public_endpoint(client):
     assert "security" not in op and "401" not in op["responses"]
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("/GamesConfigOut")
+    assert any(p["name"] == "version" and p["in"] == "query" for p in op.get("parameters", []))
+    assert {"400", "404"} <= set(op["responses"])
+    spec = client.get("/api/openapi.json").get_json()
+    rounds = spec["paths"]["/api/games/rounds/recent"]["get"]["responses"]["200"]["content"]
+    assert rounds["application/json"]["schema"]["$ref"].endswith("/RoundsOut")
+    assert "config_version" in spec["components"]["schemas"]["RoundOut"]["properties"]
+
+
+# --- versions: every round records the config it was played with -------------------------
+
+
+def _stored_rows() -> dict[str, Any]:
+    with autocommit() as conn:
+        rows = conn.execute(text("SELECT version, document FROM game_configs")).all()
+    return {r.version: r.document for r in rows}
+
+
+def _spin_and_rounds(client, headers, n: int = 1) -> list[dict[str, Any]]:
+    for _ in range(n):
+        resp = client.post("/api/games/slot/spin", json={"bet": 100}, headers=headers)
+        assert resp.status_code == 200, resp.get_json()
+    return client.get("/api/games/rounds/recent?limit=50", headers=headers).get_json()["items"]
+
+
+def _slot_with_seven_paying_more() -> config.SlotConfig:
+    """Sevens pay one bet more (two or three of them)."""
+    s = config.DEFAULT_SLOT
+    pays = dict(s.paytable)
+    pays["seven"] = config.SlotPay(three=pays["seven"].three + 1, two=pays["seven"].two + 1)
+    return config.SlotConfig(strips=s.strips, paytable=pays)
+
+
+def test_a_round_stores_its_config_version_and_the_document_once(client):
+    """The round's ``config_version`` is the current version, and the document stored
+    under it (by the round's own statement) equals the published one; later rounds of
+    the same version store nothing more."""
+    current = client.get(URL).get_json()
+    user = create_user(gold=100_000)
+    headers = auth_headers(client, user)
+    assert _stored_rows() == {}
+    rounds = _spin_and_rounds(client, headers, 3)
+    assert [r["config_version"] for r in rounds] == [current["version"]] * 3
+    with autocommit() as conn:
+        in_db = conn.execute(text("SELECT DISTINCT config_version FROM game_rounds")).scalars()
+        assert list(in_db) == [current["version"]]
+    stored = _stored_rows()
+    assert stored == {current["version"]: current}
+
+    # served by version: the same document, immutable for a year
+    resp = client.get(f"{URL}?version={current['version']}")
+    assert resp.status_code == 200 and resp.get_json() == current
+    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert resp.headers["ETag"] == f'"{current["version"]}"'
+
+
+def test_an_old_round_verifies_with_its_stored_config_after_a_change(client, monkeypatch):
+    """A paytable change in-process (as a deploy would) gives new rounds a new version,
+    while a round played before it still re-derives — with the server's engines — from
+    the document stored under ITS version, served by ``?version=`` from the database
+    (not from memory: the current config is no longer that one)."""
+    user = create_user(gold=1_000_000)
+    headers = auth_headers(client, user)
+    old_version = client.get(URL).get_json()["version"]
+    # play until a round paid a line with a seven: the changed pay would re-derive it wrong
+    for _ in range(400):
+        rounds = _spin_and_rounds(client, headers)
+        old = rounds[0]
+        if any(line["symbol"] == "seven" for line in old["detail"]["lines"]):
+            break
+    else:
+        pytest.fail("no winning seven in 400 spins")
+    assert old["config_version"] == old_version
+
+    monkeypatch.setattr(config, "DEFAULT_SLOT", _slot_with_seven_paying_more())
+    new_doc = client.get(URL).get_json()
+    assert new_doc["version"] != old_version
+    new = _spin_and_rounds(client, headers)[0]
+    assert new["round_id"] > old["round_id"]
+    assert new["config_version"] == new_doc["version"]
+    assert set(_stored_rows()) == {old_version, new_doc["version"]}
+
+    seed = client.post("/api/games/fairness/rotate", json={}, headers=headers).get_json()[
+        "previous_server_seed"
+    ]
+    old_doc = client.get(f"{URL}?version={old['config_version']}").get_json()
+    assert old_doc["version"] == old_version
+    assert old_doc["slot"]["paytable"]["seven"] != new_doc["slot"]["paytable"]["seven"]
+    _assert_rederives(old, seed, old_doc)  # verified with the config it was played with
+    _assert_rederives(new, seed, new_doc)
+    # with the current config the old round would be a false mismatch
+    assert _rederive(old, seed, new_doc).payout != old["payout"]
+
+
+def test_unknown_version_is_404_and_garbage_is_400(client):
+    missing = client.get(f"{URL}?version=0123456789abcdef")
+    assert missing.status_code == 404
+    body = missing.get_json()
+    assert set(body) == {"error"} and body["error"]["code"] == "NOT_FOUND"
+    assert body["error"]["details"] == {"version": "0123456789abcdef"}
+    for bad in ("xyz", "0123456789ABCDEF", "0123456789abcdef0", "'; DROP TABLE x; --", ""):
+        resp = client.get(URL, query_string={"version": bad})
+        assert resp.status_code == 400, bad
+        assert resp.get_json()["error"]["code"] == "VALIDATION_ERROR"

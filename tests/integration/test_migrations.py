@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 
 import pytest
 from alembic import command
@@ -14,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from ccweb.manage import alembic_config
 from ccweb.models import Base
+from tests.conftest import process_environment
 
 
 @pytest.fixture
@@ -103,3 +106,34 @@ def test_audit_target_ids_become_integers_and_text_keys_move_to_target_key(empty
     ]
     run(empty_db, command.downgrade, "0006")
     assert [t[0] for t in targets("target_id")] == before
+
+
+def test_manage_migrate_adds_game_config_versions_and_downgrade_removes_them(empty_db, settings):
+    """``python -m ccweb.manage migrate`` (the deploy's command) on a fresh database
+    creates ``game_configs`` and ``game_rounds.config_version`` (nullable: rounds from
+    before 0013 have no version and are verified with the current config), and 0013's
+    downgrade takes both away again."""
+    env = process_environment(settings)
+    env["DATABASE_URL"] = empty_db.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ccweb.manage", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    insp = inspect(empty_db)
+    cols = {c["name"]: c for c in insp.get_columns("game_configs")}
+    assert set(cols) == {"version", "document", "created_at"}
+    assert insp.get_pk_constraint("game_configs")["constrained_columns"] == ["version"]
+    assert cols["document"]["nullable"] is False
+    assert "now()" in str(cols["created_at"]["default"])
+    version = {c["name"]: c for c in insp.get_columns("game_rounds")}["config_version"]
+    assert version["nullable"] is True and version["default"] is None
+    assert not [i for i in insp.get_indexes("game_rounds") if "config_version" in i["column_names"]]
+
+    run(empty_db, command.downgrade, "0012")
+    insp = inspect(empty_db)
+    assert "game_configs" not in insp.get_table_names()
+    assert "config_version" not in {c["name"] for c in insp.get_columns("game_rounds")}
