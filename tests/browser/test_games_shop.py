@@ -23,7 +23,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Route, expect
+from sqlalchemy import text
 
+from ccweb.config import set_settings
+from ccweb.games import config, config_document, fairness
+from ccweb.games.engines import slot
 from tests.browser import ui
 from tests.browser.conftest import Player, Stack
 
@@ -331,6 +335,104 @@ def test_a_tampered_round_or_a_wrong_seed_is_a_mismatch(signed_in_page: Page, st
     result = _verify(page, round_id)
     expect(result).to_have_attribute("data-status", "mismatch")
     expect(result).to_contain_text("is not the committed hash")
+
+
+def _sql(stack: Stack, sql: str, params: dict[str, Any]) -> Any:
+    """A statement run by this process on the stack's database (rows the server would
+    have written in another deploy)."""
+    from ccweb.db import autocommit
+
+    set_settings(stack.settings)
+    with autocommit() as conn:
+        return conn.execute(text(sql), params)
+
+
+def test_a_round_played_before_a_config_change_still_verifies(
+    signed_in_page: Page, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a deploy that changed the slot paytable, a round played before it still
+    verifies: the view loads the document of the round's ``config_version``
+    (``GET /api/games/config?version=…``, from ``game_configs``), not the current one.
+
+    The running server cannot change its config, so the deploy is simulated the other
+    way round: the server's config is the NEW one, and the OLD one (every slot pay one
+    bet higher) is stored in ``game_configs`` with a round played under it — drawn by
+    the server's own engine and document builder from the player's real, now revealed
+    seed — as the earlier deploy would have left them. The same round without a version
+    (a round from before versions were recorded) is checked against the current config,
+    says so, and is a mismatch: exactly the false accusation versions prevent."""
+    page, player = signed_in_page, _player(signed_in_page)
+    spin = stack.api("POST", "/api/games/slot/spin", token=player.access_token, body={"bet": 100})
+    assert spin.status_code == 200, spin.text
+    new_round = spin.json()
+    current = stack.api("GET", "/api/games/config").json()
+    rotated = stack.api("POST", "/api/games/fairness/rotate", token=player.access_token, body={})
+    assert rotated.status_code == 200, rotated.text
+    seed = rotated.json()["previous_server_seed"]
+    client_seed = new_round["fairness"]["client_seed"]
+
+    s = config.DEFAULT_SLOT
+    old_slot = config.SlotConfig(
+        strips=s.strips,
+        paytable={
+            sym: config.SlotPay(three=p.three + 1, two=p.two + 1 if p.two else 0.0)
+            for sym, p in s.paytable.items()
+        },
+    )
+    monkeypatch.setattr(config, "DEFAULT_SLOT", old_slot)  # this process only
+    old = config_document.current()
+    assert old.version != current["version"]
+    nonce = next(
+        n
+        for n in range(1, 500)
+        if slot.play(old_slot, fairness.floats(seed, client_seed, n), 100).lines
+    )
+    result = slot.play(old_slot, fairness.floats(seed, client_seed, nonce), 100)
+    _sql(
+        stack,
+        "INSERT INTO game_configs (version, document) VALUES (:v, CAST(:d AS jsonb))",
+        {"v": old.version, "d": old.body},
+    )
+    old_id = _sql(
+        stack,
+        """INSERT INTO game_rounds (id, user_id, game_type, bet, payout, outcome,
+               server_seed_hash, client_seed, nonce, detail, config_version, created_at)
+           VALUES (nextval('game_rounds_id_seq'), :u, 'slot', 100, :p, :o, :h, :c, :n,
+                   CAST(:d AS jsonb), :v, now() - interval '1 day') RETURNING id""",
+        {
+            "u": player.user_id,
+            "p": result.payout,
+            "o": result.outcome,
+            "h": fairness.seed_hash(seed),
+            "c": client_seed,
+            "n": nonce,
+            "d": json.dumps(result.to_dict()),
+            "v": old.version,
+        },
+    ).scalar_one()
+
+    ui.nav(page, "fairness")
+    versions: list[str] = []
+    page.on("request", lambda r: versions.append(r.url) if "/api/games/config" in r.url else None)
+    result_el = _verify(page, old_id)
+    expect(result_el).to_have_attribute("data-status", "verified")
+    expect(tid(page, "fairness-config-version")).to_have_text(old.version)
+    expect(tid(page, "fairness-config-current")).to_have_count(0)
+    assert any(u.endswith(f"?version={old.version}") for u in versions)
+    result_el = _verify(page, new_round["round_id"])
+    expect(result_el).to_have_attribute("data-status", "verified")
+    expect(tid(page, "fairness-config-version")).to_have_text(current["version"])
+
+    # without a version the current config is used, and the view says so
+    _sql(stack, "UPDATE game_rounds SET config_version = NULL", {})
+    tid(page, "fairness-refresh").click()
+    result_el = _verify(page, old_id)
+    expect(result_el).to_have_attribute("data-status", "mismatch")
+    expect(tid(page, "fairness-config-current")).to_have_text("(current config)")
+    result_el = _verify(page, new_round["round_id"])
+    expect(result_el).to_have_attribute("data-status", "verified")
+    expect(tid(page, "fairness-config-version")).to_have_text(current["version"])
+    expect(tid(page, "fairness-config-current")).to_have_text("(current config)")
 
 
 # --- shop ------------------------------------------------------------------------------

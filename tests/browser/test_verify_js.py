@@ -266,3 +266,38 @@ def test_tampered_rounds_and_wrong_seeds_do_not_verify(verify_page: Any) -> None
     assert results[4]["fields"] == ["round payout"]
     assert results[4]["commitmentOk"] is True
     assert results[5]["commitmentOk"] is False  # sha256(other seed) ≠ the commitment
+
+
+def test_a_rounds_config_version_is_fetched_once_and_unknown_ones_fail(page: Any) -> None:
+    """``configForRound`` loads the round's ``config_version`` by ``?version=`` (one
+    request however many rounds share it), falls back to the current document for a
+    round without one (``current: true``), and an unknown version is an error naming
+    it — never a silent fallback to the current config."""
+    _open(page)
+    body, version = routes.games_config_document()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if CONFIG_PATH in r.url else None)
+    out = page.evaluate(
+        f"""async (version) => {{
+            const {{ Api }} = await import('{API_MODULE}');
+            const api = new Api();
+            const a = await window.V.configForRound(api, {{config_version: version}});
+            const b = await window.V.configForRound(api, {{config_version: version}});
+            const legacy = await window.V.configForRound(api, {{config_version: null}});
+            let error = null;
+            try {{ await window.V.loadGameConfig(api, "0123456789abcdef"); }}
+            catch (e) {{ error = e.message; }}
+            return {{a: a.config, aCurrent: a.current, same: a.config === b.config,
+                     legacyVersion: legacy.config.version, legacyCurrent: legacy.current,
+                     error}};
+        }}""",
+        version,
+    )
+    assert out["a"] == json.loads(body) and out["aCurrent"] is False and out["same"] is True
+    assert out["legacyVersion"] == version and out["legacyCurrent"] is True
+    assert out["error"] and "0123456789abcdef" in out["error"]
+    assert sorted(u.split(CONFIG_PATH, 1)[1] for u in requests) == [
+        "",
+        "?version=0123456789abcdef",
+        f"?version={version}",
+    ]

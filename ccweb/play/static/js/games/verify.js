@@ -17,6 +17,9 @@
 // The games' parameters (reel strips, paytable, paylines, gacha rarities and pity, the
 // rps pays, the crash edge) are not copied here: loadGameConfig() fetches them once per
 // page from GET /api/games/config (public), and every derivation takes that document.
+// A round records the version it was played with (config_version): configForRound()
+// loads that version's document (?version=…), so a round played before a deploy that
+// changed a paytable still verifies; rounds without a version use the current one.
 // Its shape, with multipliers in integer hundredths of the bet:
 //   {version, slot: {rows, strips: [[symbol…]×3], paylines, paytable: {sym: {two_cents, three_cents}}},
 //    gacha: {cost, pity_threshold, rarities: [{name, weight, value, bonus_items, item_ids}]},
@@ -25,7 +28,7 @@
 const TWO_POW_32 = 2 ** 32;
 const CONFIG_PATH = "/api/games/config";
 
-let loading = null; // the promise of this page's config document
+const loaded = new Map(); // version ("" = the current one) → promise of its document
 
 /** Check that a config document has what the derivations read; returns it. */
 export function checkGameConfig(doc) {
@@ -41,24 +44,47 @@ export function checkGameConfig(doc) {
 }
 
 /**
- * The games' configuration, fetched once per page through `api.get` (the client's
- * Api; the endpoint needs no token). A failed fetch is not cached: the next call
- * tries again. Resolves to the document, rejects with an Error saying why.
+ * The games' configuration, fetched once per page and version through `api.get` (the
+ * client's Api; the endpoint needs no token). Without `version`: the current one (what
+ * gacha.js and rps.js show). With `version` (a round's `config_version`): the document
+ * that round was played with, GET /api/games/config?version=… — immutable, so it is
+ * never fetched twice. A failed fetch is not cached: the next call tries again.
+ * Resolves to the document, rejects with an Error saying why.
  */
-export function loadGameConfig(api) {
-  if (!loading) {
-    loading = api.get(CONFIG_PATH).then((res) => {
+export function loadGameConfig(api, version = null) {
+  const key = version || "";
+  let promise = loaded.get(key);
+  if (!promise) {
+    const path = key ? `${CONFIG_PATH}?version=${encodeURIComponent(key)}` : CONFIG_PATH;
+    promise = api.get(path).then((res) => {
       if (!res.ok) {
         const why = (res.error && res.error.message) || `HTTP ${res.status}`;
-        throw new Error(`could not load the games' configuration (${why})`);
+        throw new Error(`could not load the games' configuration${key ? ` ${key}` : ""} (${why})`);
       }
-      return Object.freeze(checkGameConfig(res.data));
+      const doc = checkGameConfig(res.data);
+      if (key && doc.version !== key) {
+        throw new Error(`asked for the games' configuration ${key} but got ${doc.version}`);
+      }
+      return Object.freeze(doc);
     });
-    loading.catch(() => {
-      loading = null;
+    loaded.set(key, promise);
+    promise.catch(() => {
+      if (loaded.get(key) === promise) loaded.delete(key);
     });
   }
-  return loading;
+  return promise;
+}
+
+/**
+ * The configuration `round` was played with: the document of its `config_version`, or
+ * — for a round played before versions were recorded (`config_version` null) — the
+ * current one, with `current: true` so the caller can say so.
+ * Resolves to {config, current}.
+ */
+export async function configForRound(api, round) {
+  const version = (round && round.config_version) || null;
+  const config = await loadGameConfig(api, version);
+  return { config, current: version === null };
 }
 
 function need(cfg, game) {

@@ -7,10 +7,12 @@
 // recorded one. A round's seed is secret until the player rotates; such a round is
 // offered a "rotate and verify". The games' parameters the derivation needs (reel
 // strips, paytable, rarities, pity, crash edge) come from GET /api/games/config,
-// fetched once per page (loadGameConfig) — the same document any third party can read.
+// fetched once per page and version (configForRound: the version the round was played
+// with, or the current one for rounds from before versions were recorded) — the same
+// documents any third party can read.
 
 import { ensureStyles } from "../games/styles.js";
-import { describeVerification, loadGameConfig, summary, verifyRound } from "../games/verify.js";
+import { configForRound, describeVerification, loadGameConfig, summary, verifyRound } from "../games/verify.js";
 
 const ROUNDS_LIMIT = 20;
 const REVEALED_LIMIT = 100;
@@ -172,7 +174,7 @@ export function mount(root, ctx) {
     if (button) button.disabled = true;
     setVerdict("pending", `Verifying round #${round.round_id}…`, round.round_id);
     try {
-      const gameConfig = await loadGameConfig(ctx.api);
+      const { config: gameConfig, current } = await configForRound(ctx.api, round);
       const result = await verifyRound(round, seed, gameConfig);
       if (!alive) return;
       const text = describeVerification(result, round);
@@ -188,7 +190,12 @@ export function mount(root, ctx) {
         el("dt", {}, "client seed : nonce"),
         el("dd", {}, el("code", {}, `${round.client_seed}:${round.nonce}`)),
         el("dt", {}, "game config"),
-        el("dd", {}, el("code", { testid: "fairness-config-version", title: "version of GET /api/games/config the outcome was derived with" }, gameConfig.version)),
+        el(
+          "dd",
+          {},
+          el("code", { testid: "fairness-config-version", title: "version of GET /api/games/config the outcome was derived with" }, gameConfig.version),
+          current ? el("span", { testid: "fairness-config-current", title: "this round was played before rounds recorded their config version" }, " (current config)") : null,
+        ),
         el("dt", {}, "derived"),
         el("dd", {}, summary(round.game_type, result.derived)),
       );
