@@ -102,7 +102,7 @@ def reset_process_caches() -> None:
     pointed at another database."""
     from ccweb import effects
     from ccweb.flags.service import invalidate_cache
-    from ccweb.games import round_ids, seed_cache
+    from ccweb.games import config_document, round_ids, seed_cache
     from ccweb.liveops.achievements import forget_catalog
     from ccweb.shop import catalog, keyring
 
@@ -111,6 +111,7 @@ def reset_process_caches() -> None:
     catalog.forget()
     round_ids.discard()  # the sequences restart with the tables
     seed_cache.clear()
+    config_document.forget()  # game_configs was emptied: store each version again
     forget_catalog()
     effects.FAST_PATH_ENABLED = True
 
